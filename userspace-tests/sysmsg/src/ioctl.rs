@@ -1,0 +1,72 @@
+//! ioctl numbers, encoded like the kernel's `_IOC()` from the header's magic and command numbers.
+
+use crate::sys;
+use std::{io, mem::size_of, os::fd::BorrowedFd, os::fd::AsRawFd};
+
+/// `_IOC_NONE`.
+pub const IOC_NONE: u32 = 0;
+/// `_IOC_WRITE`: userspace writes, the kernel reads.
+pub const IOC_WRITE: u32 = 1;
+/// `_IOC_READ`: the kernel writes, userspace reads.
+pub const IOC_READ: u32 = 2;
+
+/// `_IOC(dir, type, nr, size)` for x86 and the other "generic" architectures.
+pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+    assert!(size < (1 << 14), "ioctl argument too large");
+    (dir << 30) | ((size as u32) << 16) | (ty << 8) | nr
+}
+
+/// `SYSMSG_IOC_GET_INFO`.
+pub const GET_INFO: u32 = ioc(
+    IOC_READ,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_GET_INFO,
+    size_of::<sys::sysmsg_info>(),
+);
+
+/// Issues `ioctl(fd, cmd, arg)`, returning its non-negative result or the errno.
+///
+/// # Safety
+///
+/// `arg` must be what the kernel expects for `cmd`: for commands that move a structure, a
+/// pointer valid for reads and/or writes of it.
+pub unsafe fn call(fd: BorrowedFd<'_>, cmd: u32, arg: usize) -> io::Result<i32> {
+    // SAFETY: the fd is open; the caller vouches for `arg`.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), cmd as _, arg) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" {
+        static sysmsg_c_ioc_get_info: u32;
+        static sysmsg_c_sizeof_info: usize;
+    }
+
+    #[test]
+    fn get_info_matches_the_c_header() {
+        // SAFETY: plain constants defined in abi_check.c.
+        let (nr, size) = unsafe { (sysmsg_c_ioc_get_info, sysmsg_c_sizeof_info) };
+        assert_eq!(GET_INFO, nr);
+        assert_eq!(size_of::<sys::sysmsg_info>(), size);
+    }
+
+    #[test]
+    fn encoding_is_the_kernels() {
+        // _IOR('#', 0xA0, 64 bytes), spelled out.
+        assert_eq!(ioc(IOC_READ, 0x23, 0xA0, 64), 0x8040_23A0);
+        assert_eq!(ioc(IOC_WRITE, b'T' as u32, 1, 4), 0x4004_5401);
+        assert_eq!(ioc(IOC_NONE, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn device_path_from_header() {
+        assert_eq!(crate::device_path(), "/dev/sysmsg");
+    }
+}
