@@ -5,7 +5,7 @@
 use crate::{
     context::Context,
     miscdev::FileOps,
-    process::Process,
+    process::{current_tgid, Process},
     uapi::{self, sysmsg_info},
 };
 use kernel::{
@@ -39,11 +39,6 @@ impl SysmsgFile {
             .write(&info)?;
         Ok(0)
     }
-}
-
-/// The global thread group id of the calling task.
-fn current_tgid() -> kernel::task::Pid {
-    kernel::current!().group_leader().pid()
 }
 
 #[vtable]
@@ -80,3 +75,4 @@ impl FileOps for SysmsgFile {
         seq_print!(m, "sysmsg-processes:\t{}\n", this.ctx.processes.len());
     }
 }
+

@@ -123,11 +123,6 @@ impl<T: FileOps> MiscRegistration<T> {
             }),
         })
     }
-
-    /// The data shared by every file of this device.
-    pub(crate) fn shared(&self) -> &T::Shared {
-        &self.shared
-    }
 }
 
 #[pinned_drop]

@@ -9,12 +9,29 @@
 //! user.
 
 use kernel::{
-    new_mutex,
+    bindings, new_mutex,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{Arc, Mutex},
-    task::Pid,
+    task::{Pid, Task},
 };
+
+/// The thread group id of the calling task in the initial pid namespace.
+///
+/// This goes through the C helper rather than reading `task_struct` fields from Rust: on the
+/// 7.2 debug kernel `Task::pid()` and `Task::group_leader()` read the wrong offsets (seen in
+/// KUnit: a kthread whose group leader was not itself, and a "pid" that was half a text address).
+pub(crate) fn current_tgid() -> Pid {
+    // SAFETY: `current` is a live task for the duration of the call; `init_pid_ns` is a static
+    // the helper only reads.
+    unsafe {
+        bindings::__task_pid_nr_ns(
+            Task::current_raw(),
+            bindings::pid_type_PIDTYPE_TGID,
+            &raw mut bindings::init_pid_ns,
+        )
+    }
+}
 
 /// The state of one thread group using sysmsg.
 pub(crate) struct Process {
@@ -129,6 +146,14 @@ mod tests {
         assert!(!Arc::ptr_eq(&a, &b));
         assert_eq!(r.len(), 2);
         Ok(())
+    }
+
+    /// The key of a process is its tgid as the kernel's own pid helpers see it.
+    #[test]
+    fn current_tgid_is_the_kernels() {
+        let task = kernel::current!();
+        assert_eq!(current_tgid(), task.tgid_nr_ns(None));
+        assert!(current_tgid() > 0);
     }
 
     /// The state lives until its last user puts it, and is new after that.

@@ -9,6 +9,7 @@
 //! command numbers with the kernel's own `_IOR`/`_IOW` helpers.
 
 use kernel::{
+    prelude::*,
     ioctl::_IOR,
     transmute::{AsBytes, FromBytes},
 };

@@ -31,7 +31,7 @@ impl OwnedQueue {
     /// Allocates an unbound workqueue named `name` running at most `max_active` work items at
     /// once (1 ..= `WQ_MAX_ACTIVE`).
     pub(crate) fn new(name: &'static CStr, max_active: u32) -> Result<Self> {
-        if max_active == 0 || max_active > bindings::WQ_MAX_ACTIVE {
+        if max_active == 0 || max_active > bindings::wq_consts_WQ_MAX_ACTIVE {
             return Err(EINVAL);
         }
         // SAFETY: `"%s"` consumes exactly the one C string argument passed after it, which is
@@ -47,16 +47,6 @@ impl OwnedQueue {
         // INVARIANT: a non-null result is a freshly allocated workqueue owned by us.
         let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
         Ok(Self { ptr })
-    }
-
-    /// Changes how many work items may run at once (1 ..= `WQ_MAX_ACTIVE`).
-    pub(crate) fn set_max_active(&self, max_active: u32) -> Result {
-        if max_active == 0 || max_active > bindings::WQ_MAX_ACTIVE {
-            return Err(EINVAL);
-        }
-        // SAFETY: `ptr` is a live workqueue by the type invariants.
-        unsafe { bindings::workqueue_set_max_active(self.ptr.as_ptr(), max_active as i32) };
-        Ok(())
     }
 }
 
@@ -108,7 +98,7 @@ mod tests {
     fn bad_max_active() {
         assert_eq!(OwnedQueue::new(c"sysmsg-kunit", 0).err(), Some(EINVAL));
         assert_eq!(
-            OwnedQueue::new(c"sysmsg-kunit", bindings::WQ_MAX_ACTIVE + 1).err(),
+            OwnedQueue::new(c"sysmsg-kunit", bindings::wq_consts_WQ_MAX_ACTIVE + 1).err(),
             Some(EINVAL)
         );
     }

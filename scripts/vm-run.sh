@@ -53,7 +53,7 @@ rm -f "$results/guest.rc"
 # Parameters the kernel does not know (SYSMSG_*) end up in init's environment.
 cmdline="console=ttyS0 root=/dev/root rootfstype=9p ro"
 cmdline+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose"
-cmdline+=" init=$SYSMSG_TOP/scripts/guest-init.sh panic=-1"
+cmdline+=" init=$SYSMSG_TOP/scripts/guest-init.sh panic=-1 acpi=noirq"
 cmdline+=" SYSMSG_GUEST_SCRIPT=$script"
 
 rc=0

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make demo`: the same set-up as `make test`, then a VM that loads the module
+# and shows what exists so far.
+. "$(dirname "$0")/lib.sh"
+
+"$SYSMSG_TOP/scripts/setup-host.sh"
+KDIR=$("$SYSMSG_TOP/scripts/build-kernel.sh" debug)
+export KDIR
+results=$SYSMSG_TOP/build/results/demo
+rm -rf "$results"
+mkdir -p "$results" "$SYSMSG_TOP/build/tests"
+
+"$SYSMSG_TOP/scripts/build-module.sh" >"$results/module-build.log" 2>&1 ||
+	{ tail -n 40 "$results/module-build.log" >&2; die "the module did not build"; }
+gcc -std=gnu11 -O2 -Wall -Werror -I"$SYSMSG_TOP/include/uapi" \
+	-o "$SYSMSG_TOP/build/tests/demo" "$SYSMSG_TOP/userspace-tests/c/demo.c"
+
+log "booting the VM (debug kernel under emulation: about a minute)"
+rc=0
+"$SYSMSG_TOP/scripts/vm-run.sh" "$KDIR" "$results" "$SYSMSG_TOP/scripts/guest-demo.sh" \
+	"$SYSMSG_TOP/sysmsg.ko" "$SYSMSG_TOP/build/tests/demo" || rc=$?
+cat "$results/guest.log" 2>/dev/null
+exit $rc
