@@ -62,7 +62,12 @@ impl FileOps for SysmsgFile {
         this.ctx.processes.put(&this.opener);
     }
 
-    fn ioctl(_this: ArcBorrow<'_, SysmsgFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(
+        _this: ArcBorrow<'_, SysmsgFile>,
+        _file: &File,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize> {
         match cmd {
             uapi::SYSMSG_IOC_GET_INFO => Self::get_info(arg),
             _ => Err(ENOTTY),
@@ -75,4 +80,3 @@ impl FileOps for SysmsgFile {
         seq_print!(m, "sysmsg-processes:\t{}\n", this.ctx.processes.len());
     }
 }
-

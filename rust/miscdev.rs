@@ -141,14 +141,34 @@ impl<T: FileOps> FopsTable<T> {
         owner: crate::THIS_MODULE.as_ptr(),
         open: Some(Self::open),
         release: Some(Self::release),
-        flush: if T::HAS_FLUSH { Some(Self::flush) } else { None },
+        flush: if T::HAS_FLUSH {
+            Some(Self::flush)
+        } else {
+            None
+        },
         read: if T::HAS_READ { Some(Self::read) } else { None },
-        write: if T::HAS_WRITE { Some(Self::write) } else { None },
+        write: if T::HAS_WRITE {
+            Some(Self::write)
+        } else {
+            None
+        },
         poll: if T::HAS_POLL { Some(Self::poll) } else { None },
-        unlocked_ioctl: if T::HAS_IOCTL { Some(Self::ioctl) } else { None },
+        unlocked_ioctl: if T::HAS_IOCTL {
+            Some(Self::ioctl)
+        } else {
+            None
+        },
         // Every structure of the ABI has the same layout for 32- and 64-bit processes.
-        compat_ioctl: if T::HAS_IOCTL { bindings::compat_ptr_ioctl } else { None },
-        show_fdinfo: if T::HAS_SHOW_FDINFO { Some(Self::show_fdinfo) } else { None },
+        compat_ioctl: if T::HAS_IOCTL {
+            bindings::compat_ptr_ioctl
+        } else {
+            None
+        },
+        show_fdinfo: if T::HAS_SHOW_FDINFO {
+            Some(Self::show_fdinfo)
+        } else {
+            None
+        },
         ..pin_init::zeroed()
     };
 
@@ -270,7 +290,7 @@ impl<T: FileOps> FopsTable<T> {
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: per this function's safety requirements.
         let (this, f) = unsafe { Self::private(file) };
-        match T::ioctl(this, f, cmd, arg as usize) {
+        match T::ioctl(this, f, cmd, arg) {
             Ok(v) => v as c_long,
             Err(e) => e.to_errno() as c_long,
         }

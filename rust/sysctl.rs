@@ -110,8 +110,9 @@ impl SysctlRegistration {
         }
         // SAFETY: `path` is a valid C string; `table` holds `table.len()` valid entries whose
         // pointers all refer to `'static` data, and it outlives the registration (type invariant).
-        let header =
-            unsafe { bindings::register_sysctl_sz(path.as_char_ptr(), table.as_ptr(), table.len()) };
+        let header = unsafe {
+            bindings::register_sysctl_sz(path.as_char_ptr(), table.as_ptr(), table.len())
+        };
         // INVARIANT: `header` is the registration of `table`, which we keep until `drop`.
         let header = NonNull::new(header).ok_or(ENOMEM)?;
         Ok(Self {

@@ -9,8 +9,8 @@
 //! command numbers with the kernel's own `_IOR`/`_IOW` helpers.
 
 use kernel::{
-    prelude::*,
     ioctl::_IOR,
+    prelude::*,
     transmute::{AsBytes, FromBytes},
 };
 

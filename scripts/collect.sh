@@ -40,6 +40,11 @@ if [ -f "$r/host-cargo.txt" ]; then
 	add "host: cargo test" "$p" "$f" "$s"
 fi
 
+if [ -f "$r/host-checks.tap" ]; then
+	read -r p f s < <(tap "$r/host-checks.tap")
+	add "host: build and style checks" "$p" "$f" "$s"
+fi
+
 if [ ! -f "$r/guest.rc" ] || [ ! -f "$r/dmesg.txt" ]; then
 	check "VM ran the tests and came back" 1
 else

@@ -18,9 +18,24 @@ rc=0
 (cd "$SYSMSG_TOP/userspace-tests" && cargo test --locked --workspace --lib 2>&1) >"$results/host-cargo.txt" || rc=$?
 echo $rc >"$results/host-cargo.rc"
 
-log "building the module"
-"$SYSMSG_TOP/scripts/build-module.sh" >"$results/module-build.log" 2>&1 ||
+log "building the module (with clippy) and checking style"
+touch "$SYSMSG_TOP/rust/sysmsg_main.rs" # so that clippy sees the whole crate again
+CLIPPY=1 "$SYSMSG_TOP/scripts/build-module.sh" >"$results/module-build.log" 2>&1 ||
 	{ tail -n 40 "$results/module-build.log" >&2; die "the module did not build"; }
+checks=$results/host-checks.tap
+: >"$checks"
+check() { # check <name> <command...>
+	local name=$1
+	shift
+	if "$@" >>"$results/host-checks.log" 2>&1; then echo "ok - $name" >>"$checks"; else echo "not ok - $name" >>"$checks"; fi
+}
+check "module: no compiler or clippy warnings" bash -c "! grep -E '^(warning|error)' '$results/module-build.log'"
+check "module: rustfmt (kernel .rustfmt.toml)" rustfmt --check --edition 2021 \
+	--config-path "$(readlink -f "$KDIR/source")/.rustfmt.toml" \
+	"$SYSMSG_TOP"/rust/*.rs
+check "userspace: cargo fmt" bash -c "cd '$SYSMSG_TOP/userspace-tests' && cargo fmt --check"
+check "userspace: cargo clippy -D warnings" bash -c \
+	"cd '$SYSMSG_TOP/userspace-tests' && cargo clippy --locked --workspace --all-targets -- -D warnings"
 
 log "building the test programs"
 "$SYSMSG_TOP/scripts/build-tests.sh" >"$results/programs.txt" || die "the test programs did not build"

@@ -23,7 +23,13 @@ pub fn fdinfo(fd: i32, key: &str) -> io::Result<Option<String>> {
 /// Tries to unload the module without waiting; returns the errno on refusal.
 pub fn try_rmmod() -> io::Result<()> {
     // SAFETY: a NUL-terminated name and flags, as delete_module(2) takes them.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, c"sysmsg".as_ptr(), libc::O_NONBLOCK) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_delete_module,
+            c"sysmsg".as_ptr(),
+            libc::O_NONBLOCK,
+        )
+    };
     if r == 0 {
         Ok(())
     } else {

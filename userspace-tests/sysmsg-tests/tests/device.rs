@@ -9,7 +9,10 @@ fn info_reports_the_headers_abi() {
     let dev = Sysmsg::open().expect("open /dev/sysmsg");
     let info = dev.info().expect("GET_INFO");
     assert_eq!(info.abi_version, sys::SYSMSG_ABI_VERSION);
-    assert_eq!(info.info_size as usize, std::mem::size_of::<sys::sysmsg_info>());
+    assert_eq!(
+        info.info_size as usize,
+        std::mem::size_of::<sys::sysmsg_info>()
+    );
     assert_eq!(info.reserved, [0; 6]);
 }
 
@@ -34,7 +37,10 @@ fn open_file_pins_the_module() {
 
 #[test]
 fn version_sysctl_matches_the_header() {
-    assert_eq!(sysctl("version").expect("kernel.sysmsg.version"), i64::from(sys::SYSMSG_ABI_VERSION));
+    assert_eq!(
+        sysctl("version").expect("kernel.sysmsg.version"),
+        i64::from(sys::SYSMSG_ABI_VERSION)
+    );
 }
 
 #[test]

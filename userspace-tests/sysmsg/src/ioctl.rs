@@ -1,7 +1,7 @@
 //! ioctl numbers, encoded like the kernel's `_IOC()` from the header's magic and command numbers.
 
 use crate::sys;
-use std::{io, mem::size_of, os::fd::BorrowedFd, os::fd::AsRawFd};
+use std::{io, mem::size_of, os::fd::AsRawFd, os::fd::BorrowedFd};
 
 /// `_IOC_NONE`.
 pub const IOC_NONE: u32 = 0;
