@@ -55,6 +55,12 @@ cmdline="console=ttyS0 root=/dev/root rootfstype=9p ro"
 cmdline+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose"
 cmdline+=" init=$SYSMSG_TOP/scripts/guest-init.sh panic=-1 acpi=noirq"
 cmdline+=" SYSMSG_GUEST_SCRIPT=$script"
+# kmemleak cannot see leaks of objects that came from a SLUB sheaf: the sheaf, itself a tracked
+# kmalloc object, keeps a stale pointer to every object handed out of it. Debug flags on every
+# cache (consistency checks, owner tracking) turn sheaves off.
+if grep -q '^CONFIG_DEBUG_KMEMLEAK=y' "$kdir/.config"; then
+	cmdline+=" slab_debug=FU"
+fi
 
 rc=0
 timeout "${SYSMSG_VM_TIMEOUT:-2400}" qemu-system-x86_64 \
