@@ -29,7 +29,7 @@ demo:
 	@scripts/demo.sh
 
 rust-analyzer:
-	@scripts/build-module.sh rust-analyzer
+	@scripts/rust-analyzer.sh
 
 clean:
 	@if [ -n "$(KDIR)" ] || ls "$${XDG_CACHE_HOME:-$$HOME/.cache}"/sysmsg/kernel/*-debug-*/.built >/dev/null 2>&1; then \
