@@ -14,6 +14,7 @@
 
 kdir=$1 results=$2 script=$3
 shift 3
+script=$(readlink -f "$script")
 kernel=$kdir/arch/x86/boot/bzImage
 [ -f "$kernel" ] || die "no kernel image at $kernel"
 mkdir -p "$results"
