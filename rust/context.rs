@@ -2,11 +2,16 @@
 
 //! The device-wide state: what every open file of `/dev/sysmsg` shares.
 
-use crate::{process::Registry, workqueue::OwnedQueue};
+use crate::{process::Registry, sysctl::SysctlInt, workqueue::OwnedQueue};
+use core::sync::atomic::{AtomicI32, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 /// How many messages may execute on kernel workers at once, by default.
 pub(crate) const DEFAULT_MAX_WORKERS: u32 = 4;
+
+/// `kernel.sysmsg.max_workers`: the most kernel workers executing messages at once (1 ..= 512).
+/// A new value takes effect at the next submit.
+pub(crate) static MAX_WORKERS: SysctlInt = SysctlInt::new(DEFAULT_MAX_WORKERS as i32, 1, 512);
 
 /// The state shared by every file of the device, owned by the module.
 #[pin_data]
@@ -16,17 +21,29 @@ pub(crate) struct Context {
     pub(crate) processes: Registry,
     /// The bounded pool of kernel workers that execute messages.
     pub(crate) workers: OwnedQueue,
+    /// The `max_workers` value the workqueue was last set to.
+    applied_workers: AtomicI32,
 }
 
 impl Context {
     /// Creates the device-wide state.
     pub(crate) fn new() -> Result<Arc<Self>> {
+        let max = MAX_WORKERS.get();
         Arc::pin_init(
             try_pin_init!(Self {
                 processes <- Registry::new(),
-                workers: OwnedQueue::new(c"sysmsg", DEFAULT_MAX_WORKERS)?,
+                workers: OwnedQueue::new(c"sysmsg", max as u32)?,
+                applied_workers: AtomicI32::new(max),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Applies a changed `kernel.sysmsg.max_workers` to the workqueue (process context only).
+    pub(crate) fn apply_max_workers(&self) {
+        let want = MAX_WORKERS.get();
+        if self.applied_workers.swap(want, Ordering::Relaxed) != want {
+            self.workers.set_max_active(want as u32);
+        }
     }
 }

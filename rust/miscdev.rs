@@ -15,6 +15,7 @@
 //!
 //! All raw `bindings::` use of the file operations lives in this file.
 
+use crate::wait::PollTable;
 use core::marker::PhantomData;
 use kernel::{
     bindings,
@@ -23,7 +24,6 @@ use kernel::{
     fs::File,
     prelude::*,
     seq_file::SeqFile,
-    sync::poll::PollTable,
     types::{ForeignOwnable, Opaque},
     uaccess::{UserPtr, UserSlice},
 };

@@ -10,10 +10,17 @@ use kernel::prelude::*;
 
 mod context;
 mod file;
+mod glue;
+mod message;
 mod miscdev;
+mod ops;
+mod phases;
 mod process;
+mod queue;
+mod session;
 mod sysctl;
 mod uapi;
+mod wait;
 mod workqueue;
 
 use context::Context;
@@ -37,11 +44,18 @@ static VERSION: SysctlInt = SysctlInt::new(
 );
 
 /// The entries of `/proc/sys/kernel/sysmsg/`.
-const SYSCTLS: [SysctlEntry; 1] = [SysctlEntry {
-    name: c"version",
-    value: &VERSION,
-    access: Access::ReadOnly,
-}];
+const SYSCTLS: [SysctlEntry; 2] = [
+    SysctlEntry {
+        name: c"version",
+        value: &VERSION,
+        access: Access::ReadOnly,
+    },
+    SysctlEntry {
+        name: c"max_workers",
+        value: &context::MAX_WORKERS,
+        access: Access::ReadWrite,
+    },
+];
 
 /// The loaded module: the device and the sysctl directory.
 ///
@@ -50,14 +64,32 @@ const SYSCTLS: [SysctlEntry; 1] = [SysctlEntry {
 /// last file is closed.
 #[pin_data]
 struct SysmsgModule {
+    _callbacks: CallbackBarrier,
     #[pin]
     dev: MiscRegistration<SysmsgFile>,
     _sysctl: SysctlRegistration,
 }
 
+/// Dropped first at unload: waits until no hrtimer or wait-queue callback of the module is still
+/// returning.
+///
+/// Every message is freed before the last file is released, but the callback that published the
+/// last one may still be executing its final instructions. Both kinds run with preemption
+/// disabled, so an RCU grace period outlasts them; work items are drained by the workqueue's
+/// destruction.
+struct CallbackBarrier;
+
+impl Drop for CallbackBarrier {
+    fn drop(&mut self) {
+        // SAFETY: process context (module unload), no locks held.
+        unsafe { kernel::bindings::synchronize_rcu() };
+    }
+}
+
 impl kernel::InPlaceModule for SysmsgModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            _callbacks: CallbackBarrier,
             dev <- MiscRegistration::register(c"sysmsg", Context::new()?),
             _sysctl: SysctlRegistration::register(c"kernel/sysmsg", &SYSCTLS)?,
         })

@@ -6,10 +6,10 @@
 //! `include/uapi/linux/sysmsg.h`, the single source of truth for the ABI; bindgen also emits
 //! compile-time assertions of every structure's size, alignment and field offsets. The ioctl
 //! numbers, which are C function-like macros, are rebuilt here from the header's magic and
-//! command numbers with the kernel's own `_IOR`/`_IOW` helpers.
+//! command numbers with the kernel's own `_IOR`/`_IOWR` helpers.
 
 use kernel::{
-    ioctl::_IOR,
+    ioctl::{_IOR, _IOWR},
     prelude::*,
     transmute::{AsBytes, FromBytes},
 };
@@ -29,21 +29,39 @@ mod generated {
 
 pub(crate) use generated::*;
 
-// SAFETY: `sysmsg_info` is plain integers with no padding (bindgen's layout assertions check the
-// offsets), so every byte pattern is valid and no byte is uninitialised.
-unsafe impl AsBytes for sysmsg_info {}
-// SAFETY: as above.
-unsafe impl FromBytes for sysmsg_info {}
+/// Marks ABI structures as plain old data.
+macro_rules! pod {
+    ($($t:ty),*) => {$(
+        // SAFETY: the structure is integers only with explicit padding fields (bindgen's layout
+        // assertions check the offsets), so every byte pattern is valid and no byte is
+        // uninitialised.
+        unsafe impl AsBytes for $t {}
+        // SAFETY: as above.
+        unsafe impl FromBytes for $t {}
+    )*};
+}
+pod!(
+    sysmsg_info,
+    sysmsg_msg,
+    sysmsg_reply,
+    sysmsg_submit,
+    sysmsg_reap
+);
 
 /// `SYSMSG_IOC_GET_INFO`.
 pub(crate) const SYSMSG_IOC_GET_INFO: u32 =
     _IOR::<sysmsg_info>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_GET_INFO);
+/// `SYSMSG_IOC_SUBMIT`.
+pub(crate) const SYSMSG_IOC_SUBMIT: u32 =
+    _IOWR::<sysmsg_submit>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SUBMIT);
+/// `SYSMSG_IOC_REAP`.
+pub(crate) const SYSMSG_IOC_REAP: u32 = _IOWR::<sysmsg_reap>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_REAP);
 
 #[kunit_tests(sysmsg_uapi)]
 mod tests {
     use super::*;
 
-    /// The ioctl number has the standard encoding: read direction, size, type byte, number.
+    /// The ioctl numbers have the standard encoding: direction, size, type byte, number.
     #[test]
     fn ioctl_encoding() {
         let nr = SYSMSG_IOC_GET_INFO;
@@ -54,12 +72,19 @@ mod tests {
             core::mem::size_of::<sysmsg_info>() as u32
         );
         assert_eq!(nr >> 30, 2); // _IOC_READ
+        assert_eq!(SYSMSG_IOC_SUBMIT >> 30, 3); // _IOC_READ | _IOC_WRITE
+        assert_eq!(SYSMSG_IOC_SUBMIT & 0xff, SYSMSG_IOC_NR_SUBMIT);
+        assert_eq!(SYSMSG_IOC_REAP & 0xff, SYSMSG_IOC_NR_REAP);
     }
 
     /// Structures are fixed-size and 8-byte aligned, identical for 32- and 64-bit callers.
     #[test]
     fn layout() {
         assert_eq!(core::mem::size_of::<sysmsg_info>(), 64);
-        assert_eq!(core::mem::align_of::<sysmsg_info>(), 8);
+        assert_eq!(core::mem::size_of::<sysmsg_msg>(), 64);
+        assert_eq!(core::mem::size_of::<sysmsg_reply>(), 32);
+        assert_eq!(core::mem::size_of::<sysmsg_submit>(), 40);
+        assert_eq!(core::mem::size_of::<sysmsg_reap>(), 40);
+        assert_eq!(core::mem::align_of::<sysmsg_msg>(), 8);
     }
 }

@@ -50,6 +50,26 @@ impl OwnedQueue {
     }
 }
 
+impl OwnedQueue {
+    /// Changes how many work items may run at once (1 ..= `WQ_MAX_ACTIVE`, clamped). May sleep.
+    pub(crate) fn set_max_active(&self, max_active: u32) {
+        let n = max_active.clamp(1, bindings::wq_consts_WQ_MAX_ACTIVE);
+        // SAFETY: `ptr` is a live workqueue (type invariant); this is process context.
+        unsafe { bindings::workqueue_set_max_active(self.ptr.as_ptr(), n as i32) };
+    }
+
+    /// Queues a raw work item; `false` if it was already queued. Callable from any context.
+    ///
+    /// # Safety
+    ///
+    /// `work` must be an initialised work item that stays valid until its function has run (the
+    /// function may free it).
+    pub(crate) unsafe fn queue_raw(&self, work: *mut bindings::work_struct) -> bool {
+        // SAFETY: `ptr` is a live workqueue; `work` is valid per the safety requirements.
+        unsafe { crate::glue::sysmsg_queue_work(self.ptr.as_ptr(), work) }
+    }
+}
+
 impl Deref for OwnedQueue {
     type Target = Queue;
 

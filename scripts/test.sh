@@ -32,7 +32,7 @@ check() { # check <name> <command...>
 check "module: no compiler or clippy warnings" bash -c "! grep -E '^(warning|error)' '$results/module-build.log'"
 check "module: rustfmt (kernel .rustfmt.toml)" rustfmt --check --edition 2021 \
 	--config-path "$(readlink -f "$KDIR/source")/.rustfmt.toml" \
-	"$SYSMSG_TOP"/rust/*.rs
+	"$SYSMSG_TOP"/rust/*.rs "$SYSMSG_TOP"/rust/ops/*.rs
 check "userspace: cargo fmt" bash -c "cd '$SYSMSG_TOP/userspace-tests' && cargo fmt --check"
 check "userspace: cargo clippy -D warnings" bash -c \
 	"cd '$SYSMSG_TOP/userspace-tests' && cargo clippy --locked --workspace --all-targets -- -D warnings"

@@ -4,51 +4,197 @@
  *
  * This header is the single source of truth for the ABI between the sysmsg
  * module and userspace. The module and the Rust userspace library generate
- * their types from it with bindgen; the C tests include it directly.
+ * their types from it with bindgen; the C library and tests include it.
  *
  * Rules for every structure here:
- *  - fixed size, naturally aligned, explicit padding;
- *  - reserved fields must be zero: the module rejects non-zero reserved
- *    fields with EINVAL, so that they can be given a meaning later;
+ *  - fixed size, naturally aligned, explicit padding, the same layout for
+ *    32- and 64-bit processes (pointers travel as __u64);
+ *  - reserved fields, and fields an operation does not use, must be zero:
+ *    the module rejects anything else with EINVAL, so that they can be given
+ *    a meaning later;
  *  - ioctl numbers are built with _IOR/_IOW/_IOWR from SYSMSG_IOC_MAGIC and
  *    the SYSMSG_IOC_NR_* numbers below (unknown numbers fail with ENOTTY).
+ *
+ * The model: a process posts messages (struct sysmsg_msg) with write(2) or
+ * SYSMSG_IOC_SUBMIT; each message is checked and its arguments copied in
+ * while the submitting call runs (the *copyin* phase: an error here refuses
+ * the message and nothing is done); kernel workers, timers and wait-queue
+ * callbacks then *execute* it using kernel memory only; the process reaps one
+ * reply (struct sysmsg_reply) per accepted message with read(2) or
+ * SYSMSG_IOC_REAP, which copies results out (the *writeback* phase).
  */
 #ifndef _UAPI_LINUX_SYSMSG_H
 #define _UAPI_LINUX_SYSMSG_H
 
 #include <linux/ioctl.h>
+#include <linux/time_types.h>
 #include <linux/types.h>
 
 /* The device node. */
 #define SYSMSG_DEVICE_PATH "/dev/sysmsg"
 
 /* Bumped on every incompatible change of this header. */
-#define SYSMSG_ABI_VERSION 1
+#define SYSMSG_ABI_VERSION 2
 
 /* The ioctl type byte ('#' is unused in ioctl-number.rst for 0xA0-0xAF). */
 #define SYSMSG_IOC_MAGIC 0x23
 #define SYSMSG_IOC_NR_BASE 0xA0
 
-/* Feature bits reported in sysmsg_info.features (none yet). */
-#define SYSMSG_FEATURES_ALL 0ULL
+/*
+ * Operations (struct sysmsg_msg.opcode). The reply's result is what the
+ * synchronous system call would have returned: a count of bytes, 0, or a
+ * negative errno.
+ */
+enum sysmsg_op {
+	SYSMSG_OP_NOP = 0,       /* completes at submit; result 0 */
+	SYSMSG_OP_NANOSLEEP = 1, /* addr: struct __kernel_timespec *; result 0 */
+	SYSMSG_OP_READ = 2,      /* fd, addr, len; at the file position */
+	SYSMSG_OP_WRITE = 3,     /* fd, addr, len; at the file position */
+	SYSMSG_OP_PREAD = 4,     /* fd, addr, len, offset */
+	SYSMSG_OP_PWRITE = 5,    /* fd, addr, len, offset */
+	SYSMSG_OP_FSYNC = 6,     /* fd */
+	SYSMSG_OP_FDATASYNC = 7, /* fd */
+	SYSMSG_OP_COUNT = 8,     /* the first opcode that does not exist */
+};
+
+/* NANOSLEEP's op_flags: the timespec is an absolute CLOCK_MONOTONIC time. */
+#define SYSMSG_SLEEP_ABSTIME (1U << 0)
+
+/*
+ * The most data one READ/WRITE/PREAD/PWRITE moves. A longer read is clamped
+ * to it (a short count, as read(2) may return); a longer write is refused
+ * with EINVAL (split it).
+ */
+#define SYSMSG_MAX_IO_LEN (1U << 20)
+
+/*
+ * struct sysmsg_msg - one system-call message (64 bytes).
+ * @opcode:    enum sysmsg_op.
+ * @flags:     zero (no message flags yet).
+ * @reserved0: zero.
+ * @fd:        the file of READ..FDATASYNC; zero for NOP and NANOSLEEP.
+ * @tag:       any value; returned in the reply.
+ * @addr:      READ/PREAD: the buffer the data is written back to at reap;
+ *             WRITE/PWRITE: the data, copied in at submit;
+ *             NANOSLEEP: a struct __kernel_timespec, copied in at submit.
+ * @len:       READ..PWRITE: the buffer length.
+ * @offset:    PREAD/PWRITE: the file offset (>= 0).
+ * @op_flags:  NANOSLEEP: SYSMSG_SLEEP_ABSTIME or 0; zero otherwise.
+ * @reserved1: zero.
+ * @reserved:  zero.
+ */
+struct sysmsg_msg {
+	__u8 opcode;
+	__u8 flags;
+	__u16 reserved0;
+	__s32 fd;
+	__u64 tag;
+	__u64 addr;
+	__u64 len;
+	__s64 offset;
+	__u32 op_flags;
+	__u32 reserved1;
+	__u64 reserved[2];
+};
+
+/*
+ * struct sysmsg_reply - the reply to one accepted message (32 bytes).
+ * @tag:      the message's tag.
+ * @result:   the system call's return value, or a negative errno.
+ * @opcode:   the message's opcode.
+ * @reserved: zero.
+ */
+struct sysmsg_reply {
+	__u64 tag;
+	__s64 result;
+	__u8 opcode;
+	__u8 reserved0[3];
+	__u32 reserved1;
+	__u64 reserved2;
+};
+
+/* Feature bits reported in sysmsg_info.features. */
+#define SYSMSG_FEATURE_POLL_ARM (1ULL << 0) /* pollable files wait, not workers */
+#define SYSMSG_FEATURES_ALL SYSMSG_FEATURE_POLL_ARM
 
 /*
  * struct sysmsg_info - what SYSMSG_IOC_GET_INFO reports.
  * @abi_version: SYSMSG_ABI_VERSION of the running module.
  * @info_size:   sizeof(struct sysmsg_info) as the module knows it.
  * @features:    SYSMSG_FEATURE_* bits the module supports.
+ * @ops:         bit n set: opcode n is supported.
+ * @msg_size:    sizeof(struct sysmsg_msg).
+ * @reply_size:  sizeof(struct sysmsg_reply).
+ * @max_io_len:  SYSMSG_MAX_IO_LEN.
+ * @queue_limit: how many messages the caller's process may have in flight
+ *               on this file (accepted and not yet reaped).
  * @reserved:    zero.
  */
 struct sysmsg_info {
 	__u32 abi_version;
 	__u32 info_size;
 	__u64 features;
-	__u64 reserved[6];
+	__u64 ops;
+	__u32 msg_size;
+	__u32 reply_size;
+	__u32 max_io_len;
+	__u32 queue_limit;
+	__u64 reserved[3];
+};
+
+/* SYSMSG_IOC_SUBMIT: submit flags (none yet). */
+
+/*
+ * struct sysmsg_submit - a batch for SYSMSG_IOC_SUBMIT.
+ * @msgs:     struct sysmsg_msg array (in).
+ * @count:    how many (in).
+ * @flags:    zero (in).
+ * @accepted: how many were accepted, from the first on (out).
+ * @error:    0 if all were accepted, else the positive errno that refused
+ *            message number @accepted (out).
+ * @reserved: zero.
+ * The ioctl returns @accepted, or -1 with errno = @error if none was.
+ */
+struct sysmsg_submit {
+	__u64 msgs;
+	__u32 count;
+	__u32 flags;
+	__u32 accepted;
+	__s32 error;
+	__u64 reserved[2];
+};
+
+/* SYSMSG_IOC_REAP flags: do not wait when no reply is ready (EAGAIN). */
+#define SYSMSG_REAP_NOWAIT (1U << 0)
+
+/*
+ * struct sysmsg_reap - a reap for SYSMSG_IOC_REAP.
+ * @replies:  struct sysmsg_reply array (in).
+ * @max:      its length (in, >= 1).
+ * @flags:    SYSMSG_REAP_NOWAIT or 0 (in).
+ * @count:    how many replies were stored (out).
+ * @reserved: zero.
+ * The ioctl returns @count. Without SYSMSG_REAP_NOWAIT it waits
+ * (interruptibly) for at least one reply, whatever O_NONBLOCK says.
+ */
+struct sysmsg_reap {
+	__u64 replies;
+	__u32 max;
+	__u32 flags;
+	__u32 count;
+	__u32 reserved0;
+	__u64 reserved[2];
 };
 
 #define SYSMSG_IOC_NR_GET_INFO (SYSMSG_IOC_NR_BASE + 0)
+#define SYSMSG_IOC_NR_SUBMIT (SYSMSG_IOC_NR_BASE + 1)
+#define SYSMSG_IOC_NR_REAP (SYSMSG_IOC_NR_BASE + 2)
 
 #define SYSMSG_IOC_GET_INFO \
 	_IOR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_GET_INFO, struct sysmsg_info)
+#define SYSMSG_IOC_SUBMIT \
+	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SUBMIT, struct sysmsg_submit)
+#define SYSMSG_IOC_REAP \
+	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_REAP, struct sysmsg_reap)
 
 #endif /* _UAPI_LINUX_SYSMSG_H */

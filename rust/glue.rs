@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers over `sysmsg_glue.c`, the C side of the module.
+//!
+//! Some kernel interfaces sysmsg needs are static inline functions or macros in C (`vfs_poll`,
+//! `init_sync_kiocb`, `INIT_WORK`, `queue_work`, `mmgrab`, `access_ok`, ...), and some need fields
+//! of `struct file` and `struct task_struct`, which sysmsg reads through the C compiler's view of
+//! those structures rather than bindgen's (see "Things we learned" in `README.md`). The C file
+//! wraps each in a small exported-to-Rust function; this file declares them and wraps each again
+//! in a safe function or type. Nothing else in the crate calls them.
+
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    ffi::{c_int, c_uint, c_ulong, c_void},
+    fs::File,
+    prelude::*,
+};
+
+mod ffi {
+    use super::*;
+
+    // `struct file` and `struct mm_struct` only travel as opaque pointers here; the lint is about
+    // zero-sized members bindgen generates deep inside them.
+    #[allow(improper_ctypes)]
+    extern "C" {
+        pub(crate) fn sysmsg_file_check(file: *mut bindings::file, need: c_uint) -> c_int;
+        pub(crate) fn sysmsg_file_rw(
+            file: *mut bindings::file,
+            buf: *mut c_void,
+            len: usize,
+            pos: *mut bindings::loff_t,
+            write: bool,
+            nowait: bool,
+        ) -> isize;
+        pub(crate) fn sysmsg_file_sync(file: *mut bindings::file, datasync: bool) -> c_int;
+        pub(crate) fn sysmsg_wait_entry_init(
+            entries: *mut bindings::wait_queue_entry,
+            func0: bindings::wait_queue_func_t,
+            func1: bindings::wait_queue_func_t,
+        );
+        pub(crate) fn sysmsg_poll_arm(
+            file: *mut bindings::file,
+            entries: *mut bindings::wait_queue_entry,
+            events: c_uint,
+        ) -> c_uint;
+        pub(crate) fn sysmsg_poll_disarm(entries: *mut bindings::wait_queue_entry);
+        pub(crate) fn sysmsg_wait_entry_detach(entry: *mut bindings::wait_queue_entry);
+        pub(crate) fn sysmsg_wake_key_events(key: *mut c_void) -> c_uint;
+        pub(crate) fn sysmsg_init_work(
+            work: *mut bindings::work_struct,
+            func: bindings::work_func_t,
+        );
+        pub(crate) fn sysmsg_queue_work(
+            wq: *mut bindings::workqueue_struct,
+            work: *mut bindings::work_struct,
+        ) -> bool;
+        pub(crate) fn sysmsg_current_mm_grab() -> *mut bindings::mm_struct;
+        pub(crate) fn sysmsg_current_mm_is(mm: *mut bindings::mm_struct) -> bool;
+        pub(crate) fn sysmsg_mm_drop(mm: *mut bindings::mm_struct);
+        pub(crate) fn sysmsg_wq_lock(wq: *mut bindings::wait_queue_head) -> c_ulong;
+        pub(crate) fn sysmsg_wq_unlock_wake(
+            wq: *mut bindings::wait_queue_head,
+            flags: c_ulong,
+            events: c_uint,
+        );
+        pub(crate) fn sysmsg_wq_barrier(wq: *mut bindings::wait_queue_head);
+        pub(crate) fn sysmsg_wq_wake(wq: *mut bindings::wait_queue_head, events: c_uint);
+        pub(crate) fn sysmsg_hrtimer_start(timer: *mut bindings::hrtimer, ns: i64, abs: bool);
+        pub(crate) fn sysmsg_access_ok(addr: c_ulong, len: c_ulong) -> bool;
+    }
+}
+
+pub(crate) use ffi::*;
+
+/// `POLLFREE`: the wait queue being woken is about to be freed (a `__force` cast in C, so
+/// bindgen cannot see it).
+pub(crate) const POLLFREE: u32 = 0x4000;
+
+/// What a message needs of its file (the `SYSMSG_NEED_*` bits of the C side).
+pub(crate) mod need {
+    /// Open for reading.
+    pub(crate) const READ: u32 = 1;
+    /// Open for writing.
+    pub(crate) const WRITE: u32 = 2;
+    /// Has offsets (`pread`/`pwrite`).
+    pub(crate) const OFFSET: u32 = 4;
+}
+
+/// Converts a C return value (`>= 0` or `-errno`) into a `Result`.
+fn to_result_isize(ret: isize) -> Result<usize> {
+    if ret < 0 {
+        Err(Error::from_errno(ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Checks that `file` may be used as `need` says (`EBADF`, `ESPIPE` as the syscalls), and
+/// returns whether it can be polled and supports non-blocking I/O.
+pub(crate) fn file_check(file: &File, need: u32) -> Result<bool> {
+    // SAFETY: `file` is a valid, referenced file for the duration of the call.
+    let r = unsafe { sysmsg_file_check(file.as_ptr(), need) };
+    to_result_isize(r as isize).map(|pollable| pollable != 0)
+}
+
+/// Reads from `file` into `buf` (`read`/`pread` semantics); `pos` is the offset, or `None` for
+/// the file position. With `nowait`, fails with `EAGAIN` rather than block.
+pub(crate) fn file_read(
+    file: &File,
+    buf: &mut [core::mem::MaybeUninit<u8>],
+    pos: Option<i64>,
+    nowait: bool,
+) -> Result<usize> {
+    let mut off = pos.unwrap_or(0);
+    let posp = if pos.is_some() {
+        &raw mut off
+    } else {
+        core::ptr::null_mut()
+    };
+    // SAFETY: `file` is referenced; `buf` is valid for writes of `buf.len()` bytes; `posp` is
+    // null or points to a live local.
+    let r = unsafe {
+        sysmsg_file_rw(
+            file.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            posp,
+            false,
+            nowait,
+        )
+    };
+    to_result_isize(r)
+}
+
+/// Writes `buf` to `file` (`write`/`pwrite` semantics); see [`file_read`].
+pub(crate) fn file_write(file: &File, buf: &[u8], pos: Option<i64>, nowait: bool) -> Result<usize> {
+    let mut off = pos.unwrap_or(0);
+    let posp = if pos.is_some() {
+        &raw mut off
+    } else {
+        core::ptr::null_mut()
+    };
+    // SAFETY: `file` is referenced; `buf` is valid for reads of `buf.len()` bytes (the C side
+    // only reads through it for a write); `posp` is null or points to a live local.
+    let r = unsafe {
+        sysmsg_file_rw(
+            file.as_ptr(),
+            buf.as_ptr().cast_mut().cast(),
+            buf.len(),
+            posp,
+            true,
+            nowait,
+        )
+    };
+    to_result_isize(r)
+}
+
+/// `fsync(2)` / `fdatasync(2)` of `file`.
+pub(crate) fn file_sync(file: &File, datasync: bool) -> Result {
+    // SAFETY: `file` is a valid, referenced file.
+    let r = unsafe { sysmsg_file_sync(file.as_ptr(), datasync) };
+    to_result_isize(r as isize).map(|_| ())
+}
+
+/// Whether `addr..addr + len` lies in user address space (`access_ok`).
+pub(crate) fn access_ok(addr: u64, len: u64) -> bool {
+    // SAFETY: `access_ok` only compares numbers.
+    unsafe { sysmsg_access_ok(addr as c_ulong, len as c_ulong) }
+}
+
+/// A reference (`mmgrab`) on an address space, used only to recognise it again: the writeback of
+/// a read goes only to the address space that submitted it.
+///
+/// # Invariants
+///
+/// `0` holds one `mmgrab` reference, dropped in [`Drop`].
+pub(crate) struct MmRef(NonNull<bindings::mm_struct>);
+
+// SAFETY: an `mm_struct` reference may be dropped on any thread; `MmRef` is only compared.
+unsafe impl Send for MmRef {}
+// SAFETY: as above; no `&self` method dereferences the pointer.
+unsafe impl Sync for MmRef {}
+
+impl MmRef {
+    /// The calling task's address space, or `None` for a kernel thread.
+    pub(crate) fn current() -> Option<Self> {
+        // SAFETY: no preconditions; a non-null result carries a reference.
+        // INVARIANT: the reference is ours.
+        NonNull::new(unsafe { sysmsg_current_mm_grab() }).map(Self)
+    }
+
+    /// Whether the calling task runs in this address space.
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: only compares pointers; the reference keeps `self.0` from being reused.
+        unsafe { sysmsg_current_mm_is(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariants we hold one reference.
+        unsafe { sysmsg_mm_drop(self.0.as_ptr()) };
+    }
+}

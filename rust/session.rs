@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A session: one process's bounded queue of messages on one open file.
+//!
+//! Each process (thread group) that uses an open file of `/dev/sysmsg` has its own session: its
+//! threads share it, and a process that inherited the file (a `fork()` child) gets a new, empty
+//! one, so a process only ever reaps or sees its own messages. A session holds:
+//!
+//! - the bound: at most `limit` messages *in flight* — accepted and not yet reaped — counted
+//!   with one atomic, so submitting never takes a lock for it;
+//! - the [`ReplyQueue`] of completed messages (lock-free push by whatever completes them,
+//!   consumer-locked pop by the reaping threads) and the [`WaitHead`] readers and `poll` wait on;
+//! - the *registry*: the messages that may need cancelling (all but NOPs), so that the session
+//!   can abort them when the file is released.
+
+use crate::{
+    context::Context,
+    message::{Message, MsgPtr, ECANCELED},
+    phases,
+    process::Process,
+    queue::ReplyQueue,
+    uapi::{sysmsg_msg, sysmsg_reply},
+    wait::{Sleep, WaitHead, POLLIN, POLLOUT},
+    workqueue::OwnedQueue,
+};
+use core::{
+    ptr,
+    sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+};
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    static_lock_class,
+    sync::{Arc, SpinLock},
+    task::Pid,
+    uaccess::{UserSliceReader, UserSliceWriter},
+};
+
+/// How many messages a process may have in flight on one file by default (the limits issue makes
+/// this an RLIMIT-style per-process limit).
+pub(crate) const DEFAULT_QUEUE_LIMIT: u32 = 1 << 17;
+
+/// Replies popped per round of a reap.
+const REAP_BATCH: usize = 16;
+
+/// The registry of cancellable messages: an intrusive doubly linked list through
+/// `Message::reg`.
+struct Registry {
+    head: *mut Message,
+}
+
+// SAFETY: the pointers are only followed under the registry's lock.
+unsafe impl Send for Registry {}
+
+/// Counters shown in fdinfo.
+#[derive(Default)]
+struct Stats {
+    submitted: AtomicU64,
+    reaped: AtomicU64,
+}
+
+/// One process's queue on one open file; see the module documentation.
+#[pin_data]
+pub(crate) struct Session {
+    tgid: Pid,
+    process: Arc<Process>,
+    ctx: Arc<Context>,
+    #[pin]
+    replies: ReplyQueue<Message>,
+    #[pin]
+    wait: WaitHead,
+    #[pin]
+    registry: SpinLock<Registry>,
+    inflight: AtomicU32,
+    limit: u32,
+    dead: AtomicBool,
+    stats: Stats,
+}
+
+impl Session {
+    /// A new, empty session of `process`.
+    pub(crate) fn new(ctx: Arc<Context>, process: Arc<Process>) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            try_pin_init!(Self {
+                tgid: process.tgid(),
+                process,
+                ctx,
+                replies <- ReplyQueue::new(),
+                wait <- WaitHead::new(c"sysmsg::Session::wait", static_lock_class!()),
+                registry <- new_spinlock!(Registry { head: ptr::null_mut() }, "sysmsg::Registry"),
+                inflight: AtomicU32::new(0),
+                limit: DEFAULT_QUEUE_LIMIT,
+                dead: AtomicBool::new(false),
+                stats: Stats::default(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The process this session belongs to.
+    pub(crate) fn process(&self) -> &Arc<Process> {
+        &self.process
+    }
+
+    /// The thread group id of the process.
+    pub(crate) fn tgid(&self) -> Pid {
+        self.tgid
+    }
+
+    /// The workqueue messages execute on.
+    pub(crate) fn workers(&self) -> &OwnedQueue {
+        &self.ctx.workers
+    }
+
+    /// The queue's bound.
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// Whether the session is being torn down: new waits must not start.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` under the registry's lock (see `ops::file` for why arming needs it).
+    pub(crate) fn with_registry_locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.registry.lock();
+        f()
+    }
+
+    /// Adds `m` to the registry.
+    fn register(&self, m: &Message) {
+        let mut reg = self.registry.lock();
+        // SAFETY: `reg` is protected by the lock we hold; `m` is live and not registered.
+        unsafe {
+            let links = &mut *m.reg.get();
+            *m.registered.get() = true;
+            links.prev = ptr::null_mut();
+            links.next = reg.head;
+            if !reg.head.is_null() {
+                (*(*reg.head).reg.get()).prev = m.as_raw();
+            }
+        }
+        reg.head = m.as_raw();
+    }
+
+    /// Removes `m` from the registry if it is there.
+    pub(crate) fn unregister(&self, m: &Message) {
+        let mut reg = self.registry.lock();
+        // SAFETY: the links of `m` and of its neighbours are protected by the lock we hold;
+        // registered messages are live.
+        unsafe {
+            let links = &mut *m.reg.get();
+            if !*m.registered.get() {
+                return;
+            }
+            if links.prev.is_null() {
+                reg.head = links.next;
+            } else {
+                (*(*links.prev).reg.get()).next = links.next;
+            }
+            if !links.next.is_null() {
+                (*(*links.next).reg.get()).prev = links.prev;
+            }
+            *m.registered.get() = false;
+        }
+    }
+
+    /// Takes a slot for one message; `false` if the queue is full.
+    fn reserve_slot(&self) -> bool {
+        let old = self.inflight.fetch_add(1, Ordering::AcqRel);
+        if old >= self.limit {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the slot of a freed message.
+    pub(crate) fn release_slot(&self) {
+        let old = self.inflight.fetch_sub(1, Ordering::AcqRel);
+        if old == self.limit {
+            self.wait.wake(POLLOUT);
+        }
+    }
+
+    /// Hands a completed message to the reply queue and wakes readers.
+    ///
+    /// Everything this does to the session happens under the wait queue's lock, so that
+    /// [`Session::abort`] can wait for publishers to leave.
+    ///
+    /// # Safety
+    ///
+    /// `m` must be a completed message of this session, owned by the caller and handed over.
+    pub(crate) unsafe fn publish(&self, m: *mut Message) {
+        let mut guard = self.wait.lock();
+        // SAFETY: per the safety requirements.
+        unsafe { self.replies.push(m) };
+        guard.wake_on_unlock(POLLIN);
+    }
+
+    /// Submits the messages `reader` holds, `count` of them, in order: returns how many were
+    /// accepted and the error that refused the next one, if any.
+    pub(crate) fn submit(
+        &self,
+        reader: &mut UserSliceReader,
+        count: usize,
+    ) -> (usize, Option<Error>) {
+        self.ctx.apply_max_workers();
+        for i in 0..count {
+            let m: sysmsg_msg = match reader.read() {
+                Ok(m) => m,
+                Err(e) => return (i, Some(e)),
+            };
+            if !self.reserve_slot() {
+                return (i, Some(EAGAIN));
+            }
+            let msg = match phases::copyin(self, &m) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    self.release_slot();
+                    return (i, Some(e));
+                }
+            };
+            if !matches!(msg.args, crate::message::Args::Nop) {
+                self.register(&msg);
+            }
+            self.stats.submitted.fetch_add(1, Ordering::Relaxed);
+            phases::execute(msg);
+        }
+        (count, None)
+    }
+
+    /// Stores up to `max` replies with `writer`, waiting (interruptibly) for the first one if
+    /// `wait`. Returns how many were stored; a reply that could not be stored stays queued.
+    pub(crate) fn reap(
+        &self,
+        writer: &mut UserSliceWriter,
+        max: usize,
+        wait: bool,
+    ) -> Result<usize> {
+        let mut done = 0;
+        let mut batch = [ptr::null_mut(); REAP_BATCH];
+        while done < max {
+            let want = (max - done).min(REAP_BATCH);
+            let n = self.replies.pop_batch(&mut batch[..want]);
+            if n == 0 {
+                if done > 0 {
+                    break;
+                }
+                if !wait {
+                    return Err(EAGAIN);
+                }
+                self.wait
+                    .wait_until(Sleep::Interruptible, || self.replies.ready() > 0)?;
+                continue;
+            }
+            for i in 0..n {
+                // SAFETY: popped messages are live and owned by us.
+                let reply: sysmsg_reply = phases::writeback(unsafe { &*batch[i] });
+                if let Err(e) = writer.write(&reply) {
+                    // SAFETY: `batch[i..n]` were popped from this queue and not delivered.
+                    unsafe { self.replies.unpop(&batch[i..n]) };
+                    return if done == 0 { Err(e) } else { Ok(done) };
+                }
+                // SAFETY: popped and delivered: ours to free.
+                unsafe { MsgPtr::from_raw(batch[i]) }.free();
+                self.stats.reaped.fetch_add(1, Ordering::Relaxed);
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// The `poll` mask for this session.
+    pub(crate) fn poll_mask(&self) -> u32 {
+        let mut mask = 0;
+        if self.replies.ready() > 0 {
+            mask |= POLLIN;
+        }
+        if self.inflight.load(Ordering::Acquire) < self.limit {
+            mask |= POLLOUT;
+        }
+        mask
+    }
+
+    /// The wait queue readers and pollers wait on.
+    pub(crate) fn wait_head(&self) -> &WaitHead {
+        &self.wait
+    }
+
+    /// `(in flight, replies ready, submitted, reaped)`, for fdinfo.
+    pub(crate) fn counters(&self) -> (u32, u32, u64, u64) {
+        (
+            self.inflight.load(Ordering::Relaxed),
+            self.replies.ready(),
+            self.stats.submitted.load(Ordering::Relaxed),
+            self.stats.reaped.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Aborts everything in flight and waits until every message is freed: sleeps and waits on
+    /// files are cancelled (their replies say `ECANCELED`), queued operations are dropped,
+    /// running ones finish. Called once, when the file is released, so nothing submits or reaps
+    /// concurrently.
+    pub(crate) fn abort(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+        {
+            let reg = self.registry.lock();
+            let mut p = reg.head;
+            while !p.is_null() {
+                // SAFETY: registered messages are live while the lock is held.
+                let m = unsafe { &*p };
+                // SAFETY: as above.
+                p = unsafe { (*m.reg.get()).next };
+                if let Some(msg) = phases::cancel(m) {
+                    msg.publish(ECANCELED);
+                }
+            }
+        }
+        let mut batch = [ptr::null_mut(); REAP_BATCH];
+        loop {
+            let n = self.replies.pop_batch(&mut batch);
+            for &m in &batch[..n] {
+                // SAFETY: popped: ours to free.
+                unsafe { MsgPtr::from_raw(m) }.free();
+            }
+            if n > 0 {
+                continue;
+            }
+            if self.inflight.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            // Bounded: what is left runs on a worker or is being published.
+            let _ = self.wait.wait_until(Sleep::Uninterruptible, || {
+                self.replies.ready() > 0 || self.inflight.load(Ordering::Acquire) == 0
+            });
+        }
+        // Publishers touch the session only inside the wait queue's lock.
+        self.wait.barrier();
+    }
+}

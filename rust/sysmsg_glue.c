@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sysmsg: C glue for kernel interfaces that are static inline functions or
+ * macros in C and so have no Rust binding (struct field access of struct file
+ * and task_struct included: those go through the C compiler's view of the
+ * structures, see "Things we learned" in README.md).
+ *
+ * Each function is a thin, documented wrapper; the Rust side calls them only
+ * from small safe wrappers (rust/glue.rs).
+ */
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/mm.h>
+#include <linux/poll.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+/* The access a message needs to the file. */
+#define SYSMSG_NEED_READ 1
+#define SYSMSG_NEED_WRITE 2
+#define SYSMSG_NEED_OFFSET 4
+
+/*
+ * Checks the file mode for an operation, as read(2)/write(2)/pread(2)/pwrite(2)
+ * do: -EBADF without the read or write mode, -ESPIPE for an offset on a file
+ * without offsets. Returns 1 if the file can be polled and supports
+ * IOCB_NOWAIT (the message may wait on its wait queue instead of a worker),
+ * 0 if it must execute on a worker.
+ */
+int sysmsg_file_check(struct file *file, unsigned int need)
+{
+	if ((need & SYSMSG_NEED_READ) && !(file->f_mode & FMODE_READ))
+		return -EBADF;
+	if ((need & SYSMSG_NEED_WRITE) && !(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if ((need & SYSMSG_NEED_OFFSET) &&
+	    !(file->f_mode & ((need & SYSMSG_NEED_READ) ? FMODE_PREAD : FMODE_PWRITE)))
+		return -ESPIPE;
+	return file_can_poll(file) && (file->f_mode & FMODE_NOWAIT) ? 1 : 0;
+}
+
+/*
+ * Reads or writes @len bytes of kernel memory at @buf from or to @file.
+ * @pos: the offset, or NULL for the file position (read(2)/write(2)
+ * semantics: the position is used and advanced; streams have none).
+ * @nowait: fail with -EAGAIN instead of blocking (IOCB_NOWAIT).
+ */
+ssize_t sysmsg_file_rw(struct file *file, void *buf, size_t len, loff_t *pos,
+		       bool write, bool nowait)
+{
+	struct kvec kv = { .iov_base = buf, .iov_len = len };
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	init_sync_kiocb(&kiocb, file);
+	if (nowait)
+		kiocb.ki_flags |= IOCB_NOWAIT;
+	if (pos)
+		kiocb.ki_pos = *pos;
+	else if (!(file->f_mode & FMODE_STREAM))
+		kiocb.ki_pos = READ_ONCE(file->f_pos);
+	iov_iter_kvec(&iter, write ? ITER_SOURCE : ITER_DEST, &kv, 1, len);
+	if (write)
+		ret = vfs_iocb_iter_write(file, &kiocb, &iter);
+	else
+		ret = vfs_iocb_iter_read(file, &kiocb, &iter);
+	if (ret > 0 && !pos && !(file->f_mode & FMODE_STREAM))
+		WRITE_ONCE(file->f_pos, kiocb.ki_pos);
+	return ret;
+}
+
+/* fsync(2)/fdatasync(2) of a referenced file. */
+int sysmsg_file_sync(struct file *file, bool datasync)
+{
+	return vfs_fsync(file, datasync);
+}
+
+/*
+ * Poll arming. A message waiting for a file owns two wait-queue entries
+ * (pipes, for one, register a read and a write queue); the head an entry is
+ * on is kept in its ->private, set to NULL when the entry is removed by a
+ * POLLFREE wake-up (the head is then about to be freed, after an RCU grace
+ * period).
+ */
+struct sysmsg_pt {
+	poll_table pt;
+	struct wait_queue_entry *entries;
+	unsigned int used;
+};
+
+static void sysmsg_pt_queue(struct file *file, wait_queue_head_t *head,
+			    poll_table *pt)
+{
+	struct sysmsg_pt *p = container_of(pt, struct sysmsg_pt, pt);
+	struct wait_queue_entry *e;
+
+	if (p->used >= 2)
+		return;
+	e = &p->entries[p->used++];
+	/* ->flags, ->func and the list head were set by sysmsg_wait_entry_init(). */
+	e->private = head;
+	add_wait_queue(head, e);
+}
+
+/* Prepares @entries[0] and [1] to call @func0 and @func1 when woken. */
+void sysmsg_wait_entry_init(struct wait_queue_entry *entries,
+			    wait_queue_func_t func0, wait_queue_func_t func1)
+{
+	init_waitqueue_func_entry(&entries[0], func0);
+	init_waitqueue_func_entry(&entries[1], func1);
+	INIT_LIST_HEAD(&entries[0].entry);
+	INIT_LIST_HEAD(&entries[1].entry);
+}
+
+/*
+ * Adds @entries to the wait queues of @file for @events and returns the
+ * events that are ready now. The entries' wake function may run as soon as
+ * they are added.
+ */
+__poll_t sysmsg_poll_arm(struct file *file, struct wait_queue_entry *entries,
+			 __poll_t events)
+{
+	struct sysmsg_pt p = { .entries = entries, .used = 0 };
+
+	init_poll_funcptr(&p.pt, sysmsg_pt_queue);
+	p.pt._key = events | EPOLLERR | EPOLLHUP;
+	return vfs_poll(file, &p.pt) & (events | EPOLLERR | EPOLLHUP);
+}
+
+/*
+ * Removes @entries from the wait queues they are on. After this returns no
+ * wake function of theirs runs or will run.
+ */
+void sysmsg_poll_disarm(struct wait_queue_entry *entries)
+{
+	int i;
+
+	rcu_read_lock();
+	for (i = 0; i < 2; i++) {
+		wait_queue_head_t *head = smp_load_acquire((wait_queue_head_t **)&entries[i].private);
+
+		if (head) {
+			remove_wait_queue(head, &entries[i]);
+			entries[i].private = NULL;
+		}
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * From a wake function (the head's lock is held): removes @entry from its
+ * queue, as for POLLFREE, where the head goes away after the wake-up.
+ */
+void sysmsg_wait_entry_detach(struct wait_queue_entry *entry)
+{
+	list_del_init(&entry->entry);
+	smp_store_release((wait_queue_head_t **)&entry->private, NULL);
+}
+
+/* The poll bits a wake-up key carries (all of them when there is no key). */
+__poll_t sysmsg_wake_key_events(void *key)
+{
+	return key ? key_to_poll(key) : ~(__poll_t)0;
+}
+
+/* Initialises a work item (INIT_WORK is a macro with a static lockdep key). */
+void sysmsg_init_work(struct work_struct *work, work_func_t func)
+{
+	INIT_WORK(work, func);
+}
+
+/* The address space of the calling task, with a reference (mmgrab), or NULL. */
+struct mm_struct *sysmsg_current_mm_grab(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+/* Whether the calling task runs in @mm. */
+bool sysmsg_current_mm_is(struct mm_struct *mm)
+{
+	return current->mm == mm;
+}
+
+/* Drops a reference taken by sysmsg_current_mm_grab(). */
+void sysmsg_mm_drop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+/*
+ * The wait queue a process's replies wait on: the completion side publishes a
+ * reply and wakes readers inside the queue's lock, so that a reader that saw
+ * the queue empty cannot miss it, and so that the owner can wait for every
+ * publisher to have left (sysmsg_wq_barrier()).
+ */
+unsigned long sysmsg_wq_lock(struct wait_queue_head *wq)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&wq->lock, flags);
+	return flags;
+}
+
+void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags,
+			   __poll_t events)
+{
+	if (events)
+		wake_up_locked_poll(wq, events);
+	spin_unlock_irqrestore(&wq->lock, flags);
+}
+
+/* Waits until no one is inside sysmsg_wq_lock()..sysmsg_wq_unlock_wake(). */
+void sysmsg_wq_barrier(struct wait_queue_head *wq)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&wq->lock, flags);
+	spin_unlock_irqrestore(&wq->lock, flags);
+}
+
+/* wake_up_poll() */
+void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events)
+{
+	wake_up_poll(wq, events);
+}
+
+/* Starts @timer (set up by hrtimer_setup) at @ns, absolute or relative. */
+void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs)
+{
+	hrtimer_start(timer, ns_to_ktime(ns), abs ? HRTIMER_MODE_ABS : HRTIMER_MODE_REL);
+}
+
+/* Queues @work on @wq (queue_work() is inline); false if it was already queued. */
+bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work)
+{
+	return queue_work(wq, work);
+}
+
+/* access_ok(): whether [@addr, @addr + @len) lies in user address space. */
+bool sysmsg_access_ok(unsigned long addr, unsigned long len)
+{
+	return access_ok((void __user *)addr, len);
+}
