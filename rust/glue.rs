@@ -68,6 +68,7 @@ mod ffi {
         pub(crate) fn sysmsg_wq_wake(wq: *mut bindings::wait_queue_head, events: c_uint);
         pub(crate) fn sysmsg_hrtimer_start(timer: *mut bindings::hrtimer, ns: i64, abs: bool);
         pub(crate) fn sysmsg_access_ok(addr: c_ulong, len: c_ulong) -> bool;
+        pub(crate) fn sysmsg_cond_resched();
     }
 }
 
@@ -161,6 +162,12 @@ pub(crate) fn file_sync(file: &File, datasync: bool) -> Result {
     // SAFETY: `file` is a valid, referenced file.
     let r = unsafe { sysmsg_file_sync(file.as_ptr(), datasync) };
     to_result_isize(r as isize).map(|_| ())
+}
+
+/// `cond_resched()`: lets other tasks run during a long loop in process context.
+pub(crate) fn cond_resched() {
+    // SAFETY: called from process context without spinlocks held (callers' contract).
+    unsafe { sysmsg_cond_resched() }
 }
 
 /// Whether `addr..addr + len` lies in user address space (`access_ok`).

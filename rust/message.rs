@@ -304,13 +304,15 @@ impl Message {
         self.result.load(Ordering::Relaxed)
     }
 
-    /// Records the result of writeback; returns `false` if writeback was already done.
-    pub(crate) fn set_written_back(&self, result: i64) -> bool {
-        if self.written_back.swap(true, Ordering::Relaxed) {
-            return false;
-        }
+    /// Whether writeback was done (a reply that could not be stored is delivered again).
+    pub(crate) fn written_back(&self) -> bool {
+        self.written_back.load(Ordering::Relaxed)
+    }
+
+    /// Records the result of writeback.
+    pub(crate) fn set_written_back(&self, result: i64) {
         self.result.store(result, Ordering::Relaxed);
-        true
+        self.written_back.store(true, Ordering::Relaxed);
     }
 
     /// Finds the message around its hrtimer.

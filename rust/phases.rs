@@ -114,15 +114,14 @@ pub(crate) fn cancel(m: &Message) -> Option<MsgPtr> {
 /// Phase 3: writes the results back in the reaper's context (once, however often the reply is
 /// delivered) and forms the reply.
 pub(crate) fn writeback(m: &Message) -> sysmsg_reply {
-    let mut result = m.result();
-    if let Args::File(_) = m.args {
-        let wb = file::writeback(m, result);
-        if m.set_written_back(wb) {
-            result = wb;
-        } else {
-            result = m.result();
+    let result = match m.args {
+        Args::File(_) if !m.written_back() => {
+            let wb = file::writeback(m, m.result());
+            m.set_written_back(wb);
+            wb
         }
-    }
+        _ => m.result(),
+    };
     sysmsg_reply {
         tag: m.tag,
         result,

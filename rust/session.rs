@@ -15,6 +15,7 @@
 
 use crate::{
     context::Context,
+    glue,
     message::{Message, MsgPtr, ECANCELED},
     phases,
     process::Process,
@@ -42,6 +43,9 @@ pub(crate) const DEFAULT_QUEUE_LIMIT: u32 = 1 << 17;
 
 /// Replies popped per round of a reap.
 const REAP_BATCH: usize = 16;
+
+/// Messages cancelled per round of an abort (between two chances to reschedule).
+const ABORT_BATCH: usize = 64;
 
 /// The registry of cancellable messages: an intrusive doubly linked list through
 /// `Message::reg`.
@@ -305,18 +309,28 @@ impl Session {
     /// concurrently.
     pub(crate) fn abort(&self) {
         self.dead.store(true, Ordering::SeqCst);
-        {
-            let reg = self.registry.lock();
-            let mut p = reg.head;
-            while !p.is_null() {
-                // SAFETY: registered messages are live while the lock is held.
-                let m = unsafe { &*p };
-                // SAFETY: as above.
-                p = unsafe { (*m.reg.get()).next };
-                if let Some(msg) = phases::cancel(m) {
-                    msg.publish(ECANCELED);
+        // Walk the registry in rounds, dropping the lock in between so that a session with a
+        // hundred thousand sleeps does not hold a spinlock for all of them. Nothing removes
+        // registry entries meanwhile: only freeing does, and until the drain below only this
+        // thread frees (no one else submits or reaps on a file being released).
+        let mut p = self.registry.lock().head;
+        while !p.is_null() {
+            {
+                let _reg = self.registry.lock();
+                for _ in 0..ABORT_BATCH {
+                    if p.is_null() {
+                        break;
+                    }
+                    // SAFETY: registered messages are live; see above for why `p` still is.
+                    let m = unsafe { &*p };
+                    // SAFETY: the links are protected by the lock we hold.
+                    p = unsafe { (*m.reg.get()).next };
+                    if let Some(msg) = phases::cancel(m) {
+                        msg.publish(ECANCELED);
+                    }
                 }
             }
+            glue::cond_resched();
         }
         let mut batch = [ptr::null_mut(); REAP_BATCH];
         loop {
@@ -326,6 +340,7 @@ impl Session {
                 unsafe { MsgPtr::from_raw(m) }.free();
             }
             if n > 0 {
+                glue::cond_resched();
                 continue;
             }
             if self.inflight.load(Ordering::Acquire) == 0 {

@@ -249,3 +249,9 @@ bool sysmsg_access_ok(unsigned long addr, unsigned long len)
 {
 	return access_ok((void __user *)addr, len);
 }
+
+/* cond_resched() (a macro). */
+void sysmsg_cond_resched(void)
+{
+	cond_resched();
+}
