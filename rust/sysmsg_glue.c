@@ -18,6 +18,8 @@
 #include <linux/wait.h>
 #include <linux/workqueue.h>
 
+#include "sysmsg_glue.h"
+
 /* The access a message needs to the file. */
 #define SYSMSG_NEED_READ 1
 #define SYSMSG_NEED_WRITE 2
@@ -56,6 +58,14 @@ ssize_t sysmsg_file_rw(struct file *file, void *buf, size_t len, loff_t *pos,
 	struct kiocb kiocb;
 	ssize_t ret;
 
+	/*
+	 * What vfs_read()/vfs_write() answer for files they would hand to a
+	 * legacy ->read/->write: a directory reads as EISDIR; other files without
+	 * ->read_iter/->write_iter cannot be driven from kernel memory (EINVAL,
+	 * as kernel_read()/kernel_write() answer).
+	 */
+	if (!write && S_ISDIR(file_inode(file)->i_mode))
+		return -EISDIR;
 	init_sync_kiocb(&kiocb, file);
 	if (nowait)
 		kiocb.ki_flags |= IOCB_NOWAIT;

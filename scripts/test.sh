@@ -29,7 +29,7 @@ check() { # check <name> <command...>
 	shift
 	if "$@" >>"$results/host-checks.log" 2>&1; then echo "ok - $name" >>"$checks"; else echo "not ok - $name" >>"$checks"; fi
 }
-check "module: no compiler or clippy warnings" bash -c "! grep -E '^(warning|error)' '$results/module-build.log'"
+check "module: no compiler or clippy warnings" bash -c "! grep -E '^(warning|error)|: (warning|error):' '$results/module-build.log'"
 check "module: rustfmt (kernel .rustfmt.toml)" rustfmt --check --edition 2021 \
 	--config-path "$(readlink -f "$KDIR/source")/.rustfmt.toml" \
 	"$SYSMSG_TOP"/rust/*.rs "$SYSMSG_TOP"/rust/ops/*.rs

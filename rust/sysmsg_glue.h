@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * sysmsg: the functions rust/sysmsg_glue.c exports to the Rust side of the
+ * module (declared again, for Rust, in rust/glue.rs).
+ */
+#ifndef SYSMSG_GLUE_H
+#define SYSMSG_GLUE_H
+
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/mm_types.h>
+#include <linux/poll.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+int sysmsg_file_check(struct file *file, unsigned int need);
+ssize_t sysmsg_file_rw(struct file *file, void *buf, size_t len, loff_t *pos, bool write, bool nowait);
+int sysmsg_file_sync(struct file *file, bool datasync);
+void sysmsg_wait_entry_init(struct wait_queue_entry *entries, wait_queue_func_t func0, wait_queue_func_t func1);
+__poll_t sysmsg_poll_arm(struct file *file, struct wait_queue_entry *entries, __poll_t events);
+void sysmsg_poll_disarm(struct wait_queue_entry *entries);
+void sysmsg_wait_entry_detach(struct wait_queue_entry *entry);
+__poll_t sysmsg_wake_key_events(void *key);
+void sysmsg_init_work(struct work_struct *work, work_func_t func);
+struct mm_struct *sysmsg_current_mm_grab(void);
+bool sysmsg_current_mm_is(struct mm_struct *mm);
+void sysmsg_mm_drop(struct mm_struct *mm);
+unsigned long sysmsg_wq_lock(struct wait_queue_head *wq);
+void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags, __poll_t events);
+void sysmsg_wq_barrier(struct wait_queue_head *wq);
+void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events);
+void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs);
+bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work);
+bool sysmsg_access_ok(unsigned long addr, unsigned long len);
+void sysmsg_cond_resched(void);
+
+#endif /* SYSMSG_GLUE_H */
