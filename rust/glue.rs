@@ -97,12 +97,22 @@ fn to_result_isize(ret: isize) -> Result<usize> {
     }
 }
 
-/// Checks that `file` may be used as `need` says (`EBADF`, `ESPIPE` as the syscalls), and
-/// returns whether it can be polled and supports non-blocking I/O.
-pub(crate) fn file_check(file: &File, need: u32) -> Result<bool> {
+/// What [`file_check`] found out about a file.
+pub(crate) struct FileCaps {
+    /// It can be polled and supports `IOCB_NOWAIT`.
+    pub(crate) pollable: bool,
+    /// It was opened `O_NONBLOCK`.
+    pub(crate) nonblock: bool,
+}
+
+/// Checks that `file` may be used as `need` says (`EBADF`, `ESPIPE` as the syscalls).
+pub(crate) fn file_check(file: &File, need: u32) -> Result<FileCaps> {
     // SAFETY: `file` is a valid, referenced file for the duration of the call.
     let r = unsafe { sysmsg_file_check(file.as_ptr(), need) };
-    to_result_isize(r as isize).map(|pollable| pollable != 0)
+    to_result_isize(r as isize).map(|bits| FileCaps {
+        pollable: bits & 1 != 0,
+        nonblock: bits & 2 != 0,
+    })
 }
 
 /// Reads from `file` into `buf` (`read`/`pread` semantics); `pos` is the offset, or `None` for

@@ -92,6 +92,8 @@ pub(crate) struct FileArgs {
     pub(crate) kind: FileKind,
     /// Can be polled and supports non-blocking I/O: waits on the file, not on a worker.
     pub(crate) pollable: bool,
+    /// The file is `O_NONBLOCK`: an operation that would block completes with `EAGAIN`.
+    pub(crate) nonblock: bool,
     /// `offset` is used (`PREAD`/`PWRITE`); otherwise the file position is.
     pub(crate) has_offset: bool,
     /// The offset of `PREAD`/`PWRITE`.

@@ -30,7 +30,7 @@
  * do: -EBADF without the read or write mode, -ESPIPE for an offset on a file
  * without offsets. Returns 1 if the file can be polled and supports
  * IOCB_NOWAIT (the message may wait on its wait queue instead of a worker),
- * 0 if it must execute on a worker.
+ * 0 if it must execute on a worker; plus 2 if the file is O_NONBLOCK.
  */
 int sysmsg_file_check(struct file *file, unsigned int need)
 {
@@ -41,7 +41,8 @@ int sysmsg_file_check(struct file *file, unsigned int need)
 	if ((need & SYSMSG_NEED_OFFSET) &&
 	    !(file->f_mode & ((need & SYSMSG_NEED_READ) ? FMODE_PREAD : FMODE_PWRITE)))
 		return -ESPIPE;
-	return file_can_poll(file) && (file->f_mode & FMODE_NOWAIT) ? 1 : 0;
+	return (file_can_poll(file) && (file->f_mode & FMODE_NOWAIT) ? 1 : 0) |
+	       (file->f_flags & O_NONBLOCK ? 2 : 0);
 }
 
 /*

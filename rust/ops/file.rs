@@ -7,7 +7,8 @@
 //! kernel memory. Execution then takes one of two paths:
 //!
 //! - **pollable files** (`file_can_poll()` and `FMODE_NOWAIT`: pipes, sockets, eventfd) are tried
-//!   with `IOCB_NOWAIT`, first inline in the submitting call. If the operation would block, the
+//!   with `IOCB_NOWAIT`, first inline in the submitting call. On an `O_NONBLOCK` file that is the
+//!   only try: it answers `EAGAIN` as the system call would. Otherwise, if it would block, the
 //!   message adds its two wait entries to the file's wait queues (a `poll_table` callback, as
 //!   io_uring does) and holds no thread; the wake callback, in whatever context the file wakes
 //!   it, takes the message from `ARMED` and queues its work item, which tries again.
@@ -54,7 +55,7 @@ pub(crate) fn copyin(m: &uapi::sysmsg_msg, kind: FileKind, offset: bool) -> Resu
     if offset {
         bits |= need::OFFSET;
     }
-    let pollable = glue::file_check(&file, bits)? && !matches!(kind, FileKind::Sync(_));
+    let caps = glue::file_check(&file, bits)?;
     let mut buf = KVVec::new();
     let mut len = m.len;
     let mut mm = None;
@@ -75,7 +76,8 @@ pub(crate) fn copyin(m: &uapi::sysmsg_msg, kind: FileKind, offset: bool) -> Resu
     Ok(Args::File(FileArgs {
         file,
         kind,
-        pollable,
+        pollable: caps.pollable && !matches!(kind, FileKind::Sync(_)),
+        nonblock: caps.nonblock,
         has_offset: offset,
         offset: m.offset,
         user: m.addr,
@@ -175,7 +177,8 @@ fn poll_run(mut msg: MsgPtr) {
     };
     for _ in 0..POLL_RETRIES {
         let r = execute(&msg, true);
-        if r != EAGAIN.to_errno().into() {
+        // An `O_NONBLOCK` file answers `EAGAIN` as the system call would.
+        if r != EAGAIN.to_errno().into() || args(&msg).nonblock {
             return msg.publish(r);
         }
         msg.state.store(state::ARMING, Ordering::SeqCst);
