@@ -5,14 +5,21 @@
 . "$(dirname "$0")/lib.sh"
 
 out=$SYSMSG_TOP/build/tests
+csrc=$SYSMSG_TOP/userspace-tests/c
 mkdir -p "$out"
-for src in "$SYSMSG_TOP"/userspace-tests/c/test_*.c; do
+CFLAGS=(-std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread
+	-I"$SYSMSG_TOP/include/uapi" -I"$csrc")
+
+# The C library (libsysmsg.c) is linked into every C program.
+gcc "${CFLAGS[@]}" -c -o "$out/libsysmsg.o" "$csrc/libsysmsg.c" >&2
+for src in "$csrc"/test_*.c; do
 	name=$(basename "$src" .c)
-	gcc -std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread \
-		-I"$SYSMSG_TOP/include/uapi" -I"$SYSMSG_TOP/userspace-tests/c" \
-		-o "$out/c-$name" "$src" >&2
+	gcc "${CFLAGS[@]}" -o "$out/c-$name" "$src" "$out/libsysmsg.o" >&2
 	echo "$out/c-$name"
 done
+# The README's example is built so that it keeps compiling, but it is not a
+# test: its path is not printed.
+gcc "${CFLAGS[@]}" -o "$out/example" "$csrc/example.c" "$out/libsysmsg.o" >&2
 
 # The Rust integration tests: cargo reports each test executable it built.
 json=$out/cargo-tests.json

@@ -12,12 +12,17 @@ mkdir -p "$results" "$SYSMSG_TOP/build/tests"
 
 "$SYSMSG_TOP/scripts/build-module.sh" >"$results/module-build.log" 2>&1 ||
 	{ tail -n 40 "$results/module-build.log" >&2; die "the module did not build"; }
-gcc -std=gnu11 -O2 -Wall -Werror -I"$SYSMSG_TOP/include/uapi" \
-	-o "$SYSMSG_TOP/build/tests/demo" "$SYSMSG_TOP/userspace-tests/c/demo.c"
+# The demo and the README's example, with the flags of build-tests.sh and the C library.
+csrc=$SYSMSG_TOP/userspace-tests/c
+CFLAGS=(-std=gnu11 -O2 -g -Wall -Wextra -Werror -pthread
+	-I"$SYSMSG_TOP/include/uapi" -I"$csrc")
+for prog in demo example; do
+	gcc "${CFLAGS[@]}" -o "$SYSMSG_TOP/build/tests/$prog" "$csrc/$prog.c" "$csrc/libsysmsg.c"
+done
 
 log "booting the VM (debug kernel under emulation: about a minute)"
 rc=0
 "$SYSMSG_TOP/scripts/vm-run.sh" "$KDIR" "$results" "$SYSMSG_TOP/scripts/guest-demo.sh" \
-	"$SYSMSG_TOP/sysmsg.ko" "$SYSMSG_TOP/build/tests/demo" || rc=$?
+	"$SYSMSG_TOP/sysmsg.ko" "$SYSMSG_TOP/build/tests/demo" "$SYSMSG_TOP/build/tests/example" || rc=$?
 cat "$results/guest.log" 2>/dev/null
 exit $rc

@@ -51,7 +51,8 @@ int main(void)
 	tap_ok(info.abi_version == SYSMSG_ABI_VERSION, "abi_version %u == %u", info.abi_version,
 	       SYSMSG_ABI_VERSION);
 	tap_ok(info.info_size == sizeof(info), "info_size %u == %zu", info.info_size, sizeof(info));
-	tap_ok(info.reserved[0] == 0 && info.reserved[5] == 0, "reserved fields are zeroed");
+	tap_ok(info.reserved[0] == 0 && info.reserved[1] == 0 && info.reserved[2] == 0,
+	       "reserved fields are zeroed");
 	tap_errno(ioctl(fd, SYSMSG_IOC_GET_INFO, (void *)8), EFAULT, "GET_INFO to a bad pointer: EFAULT");
 
 	tap_errno(ioctl(fd, _IO(SYSMSG_IOC_MAGIC, 0xff), 0), ENOTTY, "unknown sysmsg ioctl: ENOTTY");

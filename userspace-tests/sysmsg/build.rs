@@ -11,11 +11,18 @@ fn main() {
     println!("cargo:rerun-if-changed=src/abi_check.c");
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo"));
+    // The header, plus the kernel's own timespec that NANOSLEEP points to.
+    let wrapper = format!(
+        "#include \"{}\"\n#include <linux/time_types.h>\n",
+        header.display()
+    );
     bindgen::Builder::default()
-        .header(header.to_string_lossy())
+        .header_contents("sysmsg_wrapper.h", &wrapper)
         .clang_arg(format!("-I{}", uapi.display()))
         .allowlist_type("sysmsg_.*")
+        .allowlist_type("__kernel_timespec")
         .allowlist_var("SYSMSG_.*")
+        .prepend_enum_name(false)
         .default_macro_constant_type(bindgen::MacroTypeVariation::Unsigned)
         .derive_default(true)
         .derive_eq(true)
@@ -24,7 +31,8 @@ fn main() {
         .write_to_file(out.join("uapi.rs"))
         .expect("writing uapi.rs");
 
-    // The ioctl numbers as the C preprocessor computes them, for the unit tests.
+    // The ABI (ioctl numbers, sizes, offsets, constants) as the C compiler sees it, for the unit
+    // tests.
     cc::Build::new()
         .file("src/abi_check.c")
         .include(&uapi)

@@ -1,6 +1,15 @@
 //! Helpers shared by the VM tests: they only make sense with the module loaded.
 
-use std::io;
+use std::{
+    fs::{File, OpenOptions},
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+use sysmsg::{sys, Opcode, Reply, Sysmsg};
 
 /// Reads a sysctl under `/proc/sys/kernel/sysmsg/` as an integer.
 pub fn sysctl(name: &str) -> io::Result<i64> {
@@ -35,4 +44,313 @@ pub fn try_rmmod() -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Opens the device, with a message naming the likely cause when that fails.
+pub fn open() -> Sysmsg {
+    Sysmsg::open().expect("open /dev/sysmsg (is the module loaded?)")
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// A pipe: (read end, write end), both close-on-exec.
+pub fn pipe() -> (File, File) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }).expect("pipe2");
+    // SAFETY: both descriptors are new and owned by nobody else.
+    unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) }
+}
+
+/// A new eventfd with counter `initval`.
+pub fn eventfd(initval: u32) -> File {
+    // SAFETY: eventfd takes plain integers and returns a new descriptor.
+    let fd = check(unsafe { libc::eventfd(initval, libc::EFD_CLOEXEC) }).expect("eventfd");
+    // SAFETY: the descriptor is new and owned by nobody else.
+    File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd`.
+pub fn set_nonblocking(fd: RawFd, on: bool) {
+    // SAFETY: F_GETFL/F_SETFL on a descriptor take and return plain integers.
+    unsafe {
+        let flags = check(libc::fcntl(fd, libc::F_GETFL)).expect("F_GETFL");
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        check(libc::fcntl(fd, libc::F_SETFL, flags)).expect("F_SETFL");
+    }
+}
+
+/// `poll()` on one descriptor: the returned events (0 on timeout).
+pub fn poll_events(fd: RawFd, events: i16, timeout: Duration) -> i16 {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd.
+    let n = check(unsafe { libc::poll(&mut p, 1, ms) }).expect("poll");
+    if n == 0 {
+        0
+    } else {
+        p.revents
+    }
+}
+
+/// The current file position of `fd` (`lseek(fd, 0, SEEK_CUR)`).
+pub fn position(fd: RawFd) -> i64 {
+    // SAFETY: lseek takes plain integers.
+    let r = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    assert!(r >= 0, "lseek: {}", io::Error::last_os_error());
+    r
+}
+
+static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A file under /tmp (a tmpfs in the VM), removed when dropped.
+#[derive(Debug)]
+pub struct TempFile {
+    path: PathBuf,
+    /// The file, open for reading and writing.
+    pub file: File,
+}
+
+impl TempFile {
+    /// A new, empty file whose name contains `name`.
+    pub fn new(name: &str) -> Self {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = PathBuf::from(format!(
+            "/tmp/sysmsg-test-{}-{n}-{name}",
+            std::process::id()
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        Self { path, file }
+    }
+
+    /// A new file holding `data`, its position at 0.
+    pub fn with_data(name: &str, data: &[u8]) -> Self {
+        let t = Self::new(name);
+        std::fs::write(&t.path, data).expect("write the temporary file");
+        t
+    }
+
+    /// The path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the file again, read-only.
+    pub fn open_read_only(&self) -> File {
+        File::open(&self.path).expect("reopen read-only")
+    }
+
+    /// Opens the file again, write-only.
+    pub fn open_write_only(&self) -> File {
+        OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .expect("reopen write-only")
+    }
+
+    /// The whole content, read through the path.
+    pub fn contents(&self) -> Vec<u8> {
+        std::fs::read(&self.path).expect("read the temporary file")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl AsRawFd for TempFile {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// A raw message of `opcode` with everything else zero, for tests that build malformed ones.
+pub fn raw_msg(opcode: Opcode, tag: u64) -> sys::sysmsg_msg {
+    sys::sysmsg_msg {
+        opcode: opcode.0,
+        tag,
+        ..Default::default()
+    }
+}
+
+/// An anonymous private mapping of `len` bytes, unmapped when dropped (unless already unmapped).
+#[derive(Debug)]
+pub struct Mapping {
+    addr: *mut libc::c_void,
+    len: usize,
+    mapped: bool,
+}
+
+impl Mapping {
+    /// Maps `len` bytes with protection `prot` (`libc::PROT_*`).
+    pub fn new(len: usize, prot: i32) -> Self {
+        // SAFETY: a new anonymous mapping; no existing memory is touched.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(
+            addr,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            io::Error::last_os_error()
+        );
+        Self {
+            addr,
+            len,
+            mapped: true,
+        }
+    }
+
+    /// The address, as messages carry it.
+    pub fn addr(&self) -> u64 {
+        self.addr as u64
+    }
+
+    /// Unmaps it now (the address stays a user address with nothing behind it).
+    pub fn unmap(&mut self) {
+        if self.mapped {
+            // SAFETY: our own mapping, to which no reference exists.
+            unsafe { libc::munmap(self.addr, self.len) };
+            self.mapped = false;
+        }
+    }
+
+    /// The bytes, if mapped and readable.
+    pub fn bytes(&self) -> &[u8] {
+        assert!(self.mapped);
+        // SAFETY: a live mapping of `len` bytes; the caller mapped it readable.
+        unsafe { std::slice::from_raw_parts(self.addr.cast(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        self.unmap();
+    }
+}
+
+/// Xorshift64*: a small seeded PRNG, so a failing random run can be repeated.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a non-zero seed (zero is replaced).
+    pub fn new(seed: u64) -> Self {
+        Self(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The seed of a randomized test: `SYSMSG_SEED` from the environment, else `default`.
+pub fn seed(default: u64) -> u64 {
+    std::env::var("SYSMSG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Asserts that nothing is queued for this `Sysmsg`: no reply is ready, and a sentinel NOP is
+/// the next and only reply. Proves, after refusals, that no refused message produced a reply (a
+/// NOP completes at submit, after everything submitted before it that completes at once). Uses
+/// raw calls, so it does not depend on the library's count of messages in flight.
+pub fn assert_quiet(dev: &Sysmsg) {
+    const SENTINEL: u64 = 0x5e47_17e1;
+    let early = dev.wait(0).expect("wait(0)");
+    assert!(early.is_empty(), "unexpected replies: {early:?}");
+    // SAFETY: a NOP points to nothing; the tag is not the library's.
+    let n = unsafe { dev.submit_raw(&[raw_msg(Opcode::NOP, SENTINEL)]) }.expect("the sentinel");
+    assert_eq!(n, 1);
+    let mut out = [sys::sysmsg_reply::default(); 4];
+    let n = dev.reap_raw(&mut out, false).expect("reap the sentinel");
+    let got: Vec<Reply> = out[..n].iter().map(Reply::from_raw).collect();
+    assert_eq!(n, 1, "replies with the sentinel: {got:?}");
+    assert_eq!(
+        (got[0].tag(), got[0].opcode(), got[0].raw_result()),
+        (SENTINEL, Opcode::NOP, 0),
+        "a reply before the sentinel: {got:?}"
+    );
+    let err = dev
+        .reap_raw(&mut out, true)
+        .expect_err("a reply after the sentinel");
+    assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
+}
+
+/// Runs `child` in a `fork()`ed child process, which exits with the code it returns (0 for
+/// success; a panic exits with 101), and returns that exit code.
+///
+/// The child must not print (another thread of the test harness may hold the output locks) and
+/// exits with `_exit`, without running destructors or atexit handlers.
+pub fn in_child(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: fork() in a multithreaded process: the child only runs `child`, which the callers
+    // keep to system calls and allocation (glibc's malloc is fork-safe), then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        // A failure is reported by the exit code only: no panic message.
+        std::panic::set_hook(Box::new(|_| {}));
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+        // SAFETY: ends the child at once, as intended.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid: {}", io::Error::last_os_error());
+    assert!(
+        libc::WIFEXITED(status),
+        "the child did not exit normally (status {status:#x})"
+    );
+    libc::WEXITSTATUS(status)
 }

@@ -24,6 +24,22 @@ pub const GET_INFO: u32 = ioc(
     size_of::<sys::sysmsg_info>(),
 );
 
+/// `SYSMSG_IOC_SUBMIT`.
+pub const SUBMIT: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_SUBMIT,
+    size_of::<sys::sysmsg_submit>(),
+);
+
+/// `SYSMSG_IOC_REAP`.
+pub const REAP: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_REAP,
+    size_of::<sys::sysmsg_reap>(),
+);
+
 /// Issues `ioctl(fd, cmd, arg)`, returning its non-negative result or the errno.
 ///
 /// # Safety
@@ -44,25 +60,25 @@ pub unsafe fn call(fd: BorrowedFd<'_>, cmd: u32, arg: usize) -> io::Result<i32> 
 mod tests {
     use super::*;
 
-    extern "C" {
-        static sysmsg_c_ioc_get_info: u32;
-        static sysmsg_c_sizeof_info: usize;
-    }
-
-    #[test]
-    fn get_info_matches_the_c_header() {
-        // SAFETY: plain constants defined in abi_check.c.
-        let (nr, size) = unsafe { (sysmsg_c_ioc_get_info, sysmsg_c_sizeof_info) };
-        assert_eq!(GET_INFO, nr);
-        assert_eq!(size_of::<sys::sysmsg_info>(), size);
-    }
-
     #[test]
     fn encoding_is_the_kernels() {
         // _IOR('#', 0xA0, 64 bytes), spelled out.
         assert_eq!(ioc(IOC_READ, 0x23, 0xA0, 64), 0x8040_23A0);
         assert_eq!(ioc(IOC_WRITE, b'T' as u32, 1, 4), 0x4004_5401);
+        assert_eq!(ioc(IOC_READ | IOC_WRITE, 0x23, 0xA1, 40), 0xC028_23A1);
         assert_eq!(ioc(IOC_NONE, 0, 0, 0), 0);
+    }
+
+    #[test]
+    fn numbers_are_distinct_and_in_range() {
+        let all = [GET_INFO, SUBMIT, REAP];
+        for (i, a) in all.iter().enumerate() {
+            assert_eq!((a >> 8) & 0xff, 0x23, "{a:#x}: type byte");
+            assert!((0xa0..=0xaf).contains(&(a & 0xff)), "{a:#x}: number");
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * libsysmsg: a small C library for /dev/sysmsg, in the manner of liburing.
+ *
+ * A struct sysmsg is an open device plus a local batch of messages: take
+ * free slots with sysmsg_get_msg(), fill them with the sysmsg_prep_*()
+ * helpers, hand the batch to the kernel with sysmsg_submit() and collect one
+ * reply per accepted message with sysmsg_wait() or sysmsg_peek(). The
+ * sysmsg_*_sync() helpers do one operation synchronously, like the system
+ * call of the same name.
+ *
+ * Conventions:
+ *  - functions returning int return >= 0 on success and a negative errno on
+ *    failure (as liburing does); the *_sync() helpers instead behave like
+ *    the system call they stand for: -1 with errno set on failure;
+ *  - a struct sysmsg is not thread-safe: use it from one thread at a time
+ *    (the kernel side is: threads of one process share one queue, see
+ *    docs/abi.md), and do not reap replies of the same process through
+ *    another struct sysmsg or the raw file descriptor while a *_sync()
+ *    helper runs, or that helper could wait for a reply taken elsewhere;
+ *  - tags with their top 16 bits all set (>= SYSMSG_TAG_LIB_BASE) are
+ *    reserved for the library: replies carrying such a tag are never handed
+ *    out by sysmsg_wait() or sysmsg_peek().
+ *
+ * Memory named by a message must stay valid for as long as the ABI reads or
+ * writes it: a timespec (NANOSLEEP) and the data of a WRITE/PWRITE are
+ * copied in while the submitting call runs, so they may be reused once it
+ * has returned; the buffer of a READ/PREAD is written when its reply is
+ * reaped, so it must stay valid (and untouched) until then.
+ */
+#ifndef LIBSYSMSG_H
+#define LIBSYSMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <linux/time_types.h>
+#include <linux/sysmsg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tags from this value up are the library's own (see above). */
+#define SYSMSG_TAG_LIB_BASE 0xffff000000000000ULL
+
+/* True if @tag is reserved for the library. */
+static inline int sysmsg_tag_is_lib(__u64 tag)
+{
+	return (tag & SYSMSG_TAG_LIB_BASE) == SYSMSG_TAG_LIB_BASE;
+}
+
+/*
+ * struct sysmsg - an open /dev/sysmsg and its local state.
+ * @fd:            the device's file descriptor (usable with poll/epoll).
+ * @batch:         the local batch: @batch_count prepared messages from
+ *                 @batch[0] on, room for @batch_entries.
+ * @submit_error:  errno that refused a message at the last submit, 0 if
+ *                 every message of that submit was accepted.
+ * @backlog:       replies reaped by a *_sync() helper on behalf of other
+ *                 messages; handed out first by sysmsg_wait()/sysmsg_peek().
+ * @sync_seq:      sequence number of the next synchronous message.
+ * @submitted:     messages the kernel accepted through this struct.
+ * @reaped:        replies taken from the kernel through this struct
+ *                 (including those now in the backlog).
+ * @dropped:       replies of abandoned synchronous messages that were
+ *                 discarded (see sysmsg_read_sync()).
+ * The fields are readable; change them only through the functions below.
+ */
+struct sysmsg {
+	int fd;
+	unsigned int flags;
+
+	struct sysmsg_msg *batch;
+	unsigned int batch_entries;
+	unsigned int batch_count;
+	int submit_error;
+
+	struct sysmsg_reply *backlog;
+	unsigned int backlog_head;
+	unsigned int backlog_count;
+	unsigned int backlog_cap;
+
+	__u64 sync_seq;
+	unsigned long long submitted;
+	unsigned long long reaped;
+	unsigned long long dropped;
+};
+
+/*
+ * sysmsg_open - open SYSMSG_DEVICE_PATH (O_RDWR | O_CLOEXEC) into @s.
+ * @batch_entries: room of the local batch (0 is allowed: then only
+ *                 sysmsg_submit_msgs() and the *_sync() helpers submit).
+ * @flags:         reserved, must be 0.
+ * Returns 0, or -errno (@s is then left closed: s->fd == -1).
+ */
+int sysmsg_open(struct sysmsg *s, unsigned int batch_entries, int flags);
+
+/*
+ * sysmsg_open_fd - like sysmsg_open(), on an already open device file @fd
+ * (for instance one inherited across fork() or execve()). @s owns @fd from
+ * now on, also when this fails: sysmsg_close() closes it.
+ */
+int sysmsg_open_fd(struct sysmsg *s, int fd, unsigned int batch_entries, int flags);
+
+/*
+ * sysmsg_close - close the device and free the local state. Messages still
+ * in flight are the kernel's business from then on (closing the file ends
+ * them); prepared but unsubmitted messages and the backlog are discarded.
+ */
+void sysmsg_close(struct sysmsg *s);
+
+/* sysmsg_get_info - SYSMSG_IOC_GET_INFO into @info. Returns 0 or -errno. */
+int sysmsg_get_info(struct sysmsg *s, struct sysmsg_info *info);
+
+/*
+ * sysmsg_get_msg - the next free slot of the local batch, zeroed, or NULL
+ * when the batch is full (submit it first).
+ */
+struct sysmsg_msg *sysmsg_get_msg(struct sysmsg *s);
+
+/* sysmsg_batch_count - how many prepared messages wait in the local batch. */
+static inline unsigned int sysmsg_batch_count(const struct sysmsg *s)
+{
+	return s->batch_count;
+}
+
+/*
+ * sysmsg_batch_drop - discard the first @n prepared messages of the local
+ * batch (for instance one the kernel refused), keeping the rest in order.
+ */
+void sysmsg_batch_drop(struct sysmsg *s, unsigned int n);
+
+/*
+ * sysmsg_submit - submit the local batch with SYSMSG_IOC_SUBMIT.
+ * The kernel accepts messages from the first on and stops at the first it
+ * refuses. Accepted messages leave the batch; the refused one and those
+ * after it move to its front, so they can be inspected, fixed, dropped
+ * (sysmsg_batch_drop()) or submitted again. s->submit_error tells why the
+ * first remaining one was refused (0 if all were accepted).
+ * Returns the number accepted (0 for an empty batch), or -errno of the
+ * first message if none was accepted.
+ */
+int sysmsg_submit(struct sysmsg *s);
+
+/*
+ * sysmsg_submit_msgs - submit @n messages of the caller's array @msgs,
+ * bypassing the local batch. Returns as sysmsg_submit(); if @err is not
+ * NULL, *@err is set to the errno that refused message number
+ * <return value> (0 if all @n were accepted; the positive errno if none was).
+ */
+int sysmsg_submit_msgs(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned int n,
+		       int *err);
+
+/*
+ * sysmsg_wait - store up to @max (>= 1) replies in @r, waiting until there
+ * is at least one. Replies held in the backlog come first (then it does not
+ * wait; it adds what the kernel has ready without waiting).
+ * Returns the number stored, or -errno (-EINTR on a signal, -EFAULT if @r
+ * is bad: the kernel then keeps the replies it could not store).
+ */
+int sysmsg_wait(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max);
+
+/*
+ * sysmsg_peek - as sysmsg_wait() but never waits (SYSMSG_REAP_NOWAIT).
+ * Returns the number stored, 0 if no reply is ready, or -errno.
+ */
+int sysmsg_peek(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max);
+
+/* sysmsg_backlog_count - replies waiting in the library's backlog. */
+static inline unsigned int sysmsg_backlog_count(const struct sysmsg *s)
+{
+	return s->backlog_count;
+}
+
+/*
+ * Synchronous helpers: each submits one message with a tag reserved for the
+ * library (so it cannot be mistaken for one of the caller's) and waits for
+ * that message's reply; replies of other messages that arrive meanwhile go to
+ * the backlog, to be handed out by the next sysmsg_wait()/sysmsg_peek().
+ * They return what the system call would: the count or 0, or -1 with errno
+ * set, both when the message is refused at submit and when the operation
+ * fails. Once the message is accepted they wait for its reply through
+ * signals (an operation in flight cannot be taken back, and its result, e.g.
+ * data read from a pipe, must not be lost); if waiting fails otherwise
+ * (ENOMEM for the backlog), the message is abandoned and its reply will be
+ * discarded when it arrives (counted in s->dropped).
+ */
+ssize_t sysmsg_read_sync(struct sysmsg *s, int fd, void *buf, size_t len);
+ssize_t sysmsg_write_sync(struct sysmsg *s, int fd, const void *buf, size_t len);
+ssize_t sysmsg_pread_sync(struct sysmsg *s, int fd, void *buf, size_t len, __s64 offset);
+ssize_t sysmsg_pwrite_sync(struct sysmsg *s, int fd, const void *buf, size_t len, __s64 offset);
+int sysmsg_fsync_sync(struct sysmsg *s, int fd);
+int sysmsg_fdatasync_sync(struct sysmsg *s, int fd);
+/* @op_flags: 0 (relative) or SYSMSG_SLEEP_ABSTIME (absolute CLOCK_MONOTONIC). */
+int sysmsg_nanosleep_sync(struct sysmsg *s, const struct __kernel_timespec *ts,
+			  unsigned int op_flags);
+int sysmsg_nop_sync(struct sysmsg *s);
+
+/*
+ * Preparation helpers: each zeroes the message first, then fills in the
+ * fields its operation uses, so every other field is 0 as the ABI demands.
+ */
+static inline void sysmsg_prep_rw(struct sysmsg_msg *m, __u8 opcode, int fd, __u64 addr,
+				  __u64 len, __s64 offset, __u64 tag)
+{
+	memset(m, 0, sizeof(*m));
+	m->opcode = opcode;
+	m->fd = fd;
+	m->tag = tag;
+	m->addr = addr;
+	m->len = len;
+	m->offset = offset;
+}
+
+/* NOP: completes at submit with result 0. */
+static inline void sysmsg_prep_nop(struct sysmsg_msg *m, __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_NOP, 0, 0, 0, 0, tag);
+}
+
+/*
+ * NANOSLEEP: @ts is relative, or an absolute CLOCK_MONOTONIC time with
+ * @op_flags = SYSMSG_SLEEP_ABSTIME. *@ts is copied in at submit: it must stay
+ * valid until the submitting call returns, not longer.
+ */
+static inline void sysmsg_prep_nanosleep(struct sysmsg_msg *m, const struct __kernel_timespec *ts,
+					 unsigned int op_flags, __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_NANOSLEEP, 0, (__u64)(uintptr_t)ts, 0, 0, tag);
+	m->op_flags = op_flags;
+}
+
+/* READ at the file position; @buf is written when the reply is reaped. */
+static inline void sysmsg_prep_read(struct sysmsg_msg *m, int fd, void *buf, size_t len,
+				    __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_READ, fd, (__u64)(uintptr_t)buf, len, 0, tag);
+}
+
+/* WRITE at the file position; @buf is copied in at submit. */
+static inline void sysmsg_prep_write(struct sysmsg_msg *m, int fd, const void *buf, size_t len,
+				     __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_WRITE, fd, (__u64)(uintptr_t)buf, len, 0, tag);
+}
+
+/* PREAD at @offset; @buf is written when the reply is reaped. */
+static inline void sysmsg_prep_pread(struct sysmsg_msg *m, int fd, void *buf, size_t len,
+				     __s64 offset, __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_PREAD, fd, (__u64)(uintptr_t)buf, len, offset, tag);
+}
+
+/* PWRITE at @offset; @buf is copied in at submit. */
+static inline void sysmsg_prep_pwrite(struct sysmsg_msg *m, int fd, const void *buf, size_t len,
+				      __s64 offset, __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_PWRITE, fd, (__u64)(uintptr_t)buf, len, offset, tag);
+}
+
+/* FSYNC of @fd. */
+static inline void sysmsg_prep_fsync(struct sysmsg_msg *m, int fd, __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_FSYNC, fd, 0, 0, 0, tag);
+}
+
+/* FDATASYNC of @fd. */
+static inline void sysmsg_prep_fdatasync(struct sysmsg_msg *m, int fd, __u64 tag)
+{
+	sysmsg_prep_rw(m, SYSMSG_OP_FDATASYNC, fd, 0, 0, 0, tag);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSYSMSG_H */

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the C tests: the raw submit and reap calls, waiting for
+ * replies with a deadline, a SIGALRM watchdog for blocking calls, time, and
+ * reading /proc. Include after defining _GNU_SOURCE.
+ *
+ * No helper here blocks without a bound: a broken kernel makes a test fail,
+ * not hang until the runner's timeout.
+ */
+#ifndef SYSMSG_TESTLIB_H
+#define SYSMSG_TESTLIB_H
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libsysmsg.h"
+#include "tap.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NSEC_PER_MSEC 1000000LL
+#define NSEC_PER_SEC 1000000000LL
+
+/* A "# ..." TAP diagnostic line. */
+#define diag(...)                          \
+	do {                               \
+		printf("# ");              \
+		printf(__VA_ARGS__);       \
+		printf("\n");              \
+		fflush(stdout);            \
+	} while (0)
+
+/* How long a test waits for replies that should come, at most. */
+#define REPLY_TIMEOUT_MS 30000
+
+/*
+ * Once a wait for replies has timed out, the kernel is known to lose or hold
+ * replies: later waits are cut to this, so that the program reports every
+ * failure within the runner's timeout instead of being killed by it.
+ */
+#define REPLY_TIMEOUT_AFTER_FAILURE_MS 2000
+static int reply_timeouts __attribute__((unused));
+
+static inline long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+static inline void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * NSEC_PER_MSEC };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static inline struct __kernel_timespec kts_ms(long long ms)
+{
+	struct __kernel_timespec ts = { ms / 1000, (ms % 1000) * NSEC_PER_MSEC };
+
+	return ts;
+}
+
+static inline struct __kernel_timespec kts_abs_ns(long long ns)
+{
+	struct __kernel_timespec ts = { ns / NSEC_PER_SEC, ns % NSEC_PER_SEC };
+
+	return ts;
+}
+
+static inline int dev_open(void)
+{
+	return open(SYSMSG_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+}
+
+/* SYSMSG_IOC_SUBMIT: the number accepted, or -errno; *@err as the ABI's error. */
+static inline int raw_submit(int fd, const struct sysmsg_msg *m, unsigned int n, int *err)
+{
+	struct sysmsg_submit sub;
+	int ret;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.msgs = (__u64)(uintptr_t)m;
+	sub.count = n;
+	sub.error = -12345;
+	ret = ioctl(fd, SYSMSG_IOC_SUBMIT, &sub);
+	if (ret < 0) {
+		ret = -errno;
+		if (err)
+			*err = sub.error;
+		return ret;
+	}
+	if (err)
+		*err = sub.error;
+	if ((unsigned int)ret != sub.accepted)
+		diag("SUBMIT returned %d but accepted = %u", ret, sub.accepted);
+	return ret;
+}
+
+/* write(2) of @n messages: the number accepted, or -errno. */
+static inline int raw_write(int fd, const struct sysmsg_msg *m, unsigned int n)
+{
+	ssize_t ret = write(fd, m, n * sizeof(*m));
+
+	if (ret < 0)
+		return -errno;
+	if (ret % sizeof(*m))
+		diag("write returned %zd, not a multiple of %zu", ret, sizeof(*m));
+	return (int)(ret / (ssize_t)sizeof(*m));
+}
+
+/* SYSMSG_IOC_REAP: the number stored, or -errno. */
+static inline int raw_reap(int fd, struct sysmsg_reply *r, unsigned int max, unsigned int flags)
+{
+	struct sysmsg_reap rp;
+	int ret;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.replies = (__u64)(uintptr_t)r;
+	rp.max = max;
+	rp.flags = flags;
+	ret = ioctl(fd, SYSMSG_IOC_REAP, &rp);
+	if (ret < 0)
+		return -errno;
+	if ((unsigned int)ret != rp.count)
+		diag("REAP returned %d but count = %u", ret, rp.count);
+	return ret;
+}
+
+/* read(2) of up to @max replies: the number stored, or -errno. */
+static inline int raw_read(int fd, struct sysmsg_reply *r, unsigned int max)
+{
+	ssize_t ret = read(fd, r, max * sizeof(*r));
+
+	if (ret < 0)
+		return -errno;
+	if (ret % sizeof(*r))
+		diag("read returned %zd, not a multiple of %zu", ret, sizeof(*r));
+	return (int)(ret / (ssize_t)sizeof(*r));
+}
+
+/*
+ * Reaps exactly @want replies into @r (never more), waiting up to
+ * @timeout_ms. Waits in poll() in slices of 50 ms and reaps without waiting
+ * after every slice, so a missing POLLIN wake-up only slows it down (poll
+ * itself is tested on its own). Returns how many it got (< @want on timeout
+ * or error; the error is left in errno).
+ */
+static inline int reap_n(int fd, struct sysmsg_reply *r, unsigned int want, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	unsigned int got = 0;
+	long long deadline;
+	int n;
+
+	if (reply_timeouts && timeout_ms > REPLY_TIMEOUT_AFTER_FAILURE_MS)
+		timeout_ms = REPLY_TIMEOUT_AFTER_FAILURE_MS;
+	deadline = now_ns() + timeout_ms * NSEC_PER_MSEC;
+	while (got < want) {
+		n = raw_reap(fd, r + got, want - got, SYSMSG_REAP_NOWAIT);
+		if (n > 0) {
+			got += n;
+			continue;
+		}
+		if (n < 0 && n != -EAGAIN) {
+			errno = -n;
+			break;
+		}
+		if (now_ns() > deadline) {
+			diag("timed out after %d ms waiting for %u replies, got %u", timeout_ms,
+			     want, got);
+			reply_timeouts++;
+			errno = ETIMEDOUT;
+			break;
+		}
+		poll(&pfd, 1, 50);
+	}
+	return got;
+}
+
+/* Nothing to reap for @ms milliseconds: true if no reply showed up. */
+static inline int no_reply_for(int fd, int ms)
+{
+	struct sysmsg_reply r;
+
+	if (ms)
+		sleep_ms(ms);
+	return raw_reap(fd, &r, 1, SYSMSG_REAP_NOWAIT) == -EAGAIN;
+}
+
+/* Reaps and discards whatever is ready (after a failed check); returns how many. */
+static inline int drain_replies(int fd)
+{
+	struct sysmsg_reply r[64];
+	int n, total = 0;
+
+	while ((n = raw_reap(fd, r, ARRAY_SIZE(r), SYSMSG_REAP_NOWAIT)) > 0)
+		total += n;
+	return total;
+}
+
+/* Index of the reply with @tag in @r[0..@n), or -1. */
+static inline int find_tag(const struct sysmsg_reply *r, int n, __u64 tag)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (r[i].tag == tag)
+			return i;
+	return -1;
+}
+
+/* Reserved fields of a reply are zero. */
+static inline int reply_reserved_zero(const struct sysmsg_reply *r)
+{
+	return !r->reserved0[0] && !r->reserved0[1] && !r->reserved0[2] && !r->reserved1 &&
+	       !r->reserved2;
+}
+
+/*
+ * The watchdog: SIGALRM without SA_RESTART, so a blocking read or reap that
+ * waits too long fails with EINTR. Only for single-threaded code (or with
+ * SIGALRM blocked in every other thread).
+ */
+static volatile sig_atomic_t watchdog_fired __attribute__((unused));
+
+static inline void watchdog_handler(int sig)
+{
+	(void)sig;
+	watchdog_fired = 1;
+}
+
+static inline void watchdog_arm(unsigned int seconds)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = watchdog_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;
+	sigaction(SIGALRM, &sa, NULL);
+	watchdog_fired = 0;
+	alarm(seconds);
+}
+
+static inline void watchdog_disarm(void)
+{
+	alarm(0);
+}
+
+/*
+ * Reads exactly @want replies with blocking read(2)s (completion order),
+ * bounded by the watchdog: @timeout_s seconds in all. Returns how many it got
+ * (< @want on timeout or error, errno set). Single-threaded code only.
+ */
+static inline int read_n(int fd, struct sysmsg_reply *r, unsigned int want,
+			 unsigned int timeout_s)
+{
+	unsigned int got = 0;
+	int n;
+
+	if (reply_timeouts && timeout_s * 1000 > REPLY_TIMEOUT_AFTER_FAILURE_MS)
+		timeout_s = REPLY_TIMEOUT_AFTER_FAILURE_MS / 1000;
+	watchdog_arm(timeout_s);
+	while (got < want) {
+		n = raw_read(fd, r + got, want - got);
+		if (n == -EINTR && !watchdog_fired)
+			continue;
+		if (n == -EINTR) {
+			diag("timed out after %u s reading %u replies, got %u", timeout_s, want,
+			     got);
+			reply_timeouts++;
+		}
+		if (n < 0) {
+			errno = -n;
+			break;
+		}
+		if (!n) {
+			errno = ENODATA;
+			break;
+		}
+		got += n;
+	}
+	watchdog_disarm();
+	return got;
+}
+
+/* A page that is not mapped (mapped, then unmapped). */
+static inline void *unmapped_page(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	munmap(p, 4096);
+	return p;
+}
+
+/* A temporary file in /tmp, opened with @flags; its name in @path (>= 32 bytes). */
+static inline int tmpfile_open(char *path, int flags)
+{
+	int fd;
+
+	snprintf(path, 32, "/tmp/sysmsg-test-XXXXXX");
+	fd = mkostemp(path, flags);
+	return fd;
+}
+
+/* Reads a small file into @buf (NUL-terminated). Returns its length or -1. */
+static inline ssize_t read_text(const char *path, char *buf, size_t len)
+{
+	ssize_t n, got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	while ((size_t)got < len - 1) {
+		n = read(fd, buf + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	buf[got] = 0;
+	return got;
+}
+
+/* An integer from a one-value file (sysctl), or @dflt. */
+static inline long long read_ll(const char *path, long long dflt)
+{
+	char buf[64];
+
+	if (read_text(path, buf, sizeof(buf)) <= 0)
+		return dflt;
+	return strtoll(buf, NULL, 0);
+}
+
+/* A /proc/meminfo field in kB (e.g. "Slab"), or -1. */
+static inline long long meminfo_kb(const char *key)
+{
+	char buf[8192], *p;
+	size_t klen = strlen(key);
+
+	if (read_text("/proc/meminfo", buf, sizeof(buf)) <= 0)
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return strtoll(p + klen + 1, NULL, 10);
+	}
+	return -1;
+}
+
+/* Kernel threads: tasks whose parent is kthreadd (PPid 2). */
+static inline int count_kthreads(void)
+{
+	char path[300], buf[2048], *p;
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+		if (read_text(path, buf, sizeof(buf)) <= 0)
+			continue;
+		p = strstr(buf, "\nPPid:");
+		if (p && strtol(p + 6, NULL, 10) == 2)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+#endif /* SYSMSG_TESTLIB_H */

@@ -1,0 +1,410 @@
+//! A fake of the module's submit and reap, for host unit tests of the library's bookkeeping and
+//! of its coordination between threads (the real module only runs in the test VM).
+//!
+//! It follows docs/abi.md where the library depends on it: messages are taken in order and the
+//! first refused one stops the batch; NOPs complete at submit, sleeps on a timer thread, reads
+//! produce data that is written back to the message's buffer *at reap*; replies come in
+//! completion order; a reap waits for one reply unless told not to; the queue is bounded.
+
+use crate::{reply::SubmitError, sys, Opcode};
+use std::{
+    collections::VecDeque,
+    io,
+    sync::{Arc, Condvar, Mutex},
+    time::Duration,
+};
+
+struct Done {
+    reply: sys::sysmsg_reply,
+    /// Read data and the buffer it goes to.
+    data: Option<(u64, Vec<u8>)>,
+}
+
+#[derive(Default)]
+struct State {
+    ready: VecDeque<Done>,
+    in_flight: usize,
+}
+
+pub(crate) struct Fake {
+    state: Mutex<State>,
+    cond: Condvar,
+    limit: usize,
+}
+
+/// The data a fake READ or PREAD of `len` bytes at `offset` produces.
+pub(crate) fn pattern(offset: u64, len: usize) -> Vec<u8> {
+    (0..len as u64).map(|k| (offset + k) as u8).collect()
+}
+
+impl Fake {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+            limit,
+        })
+    }
+
+    fn complete(&self, done: Done) {
+        self.state.lock().unwrap().ready.push_back(done);
+        self.cond.notify_all();
+    }
+
+    /// # Safety
+    ///
+    /// The timespecs and write data the messages name must be readable.
+    pub unsafe fn submit(self: &Arc<Self>, msgs: &[sys::sysmsg_msg]) -> Result<usize, SubmitError> {
+        for (i, m) in msgs.iter().enumerate() {
+            let refuse = |errno| {
+                Err(SubmitError {
+                    accepted: i,
+                    error: io::Error::from_raw_os_error(errno),
+                })
+            };
+            let op = Opcode(m.opcode);
+            if op.name().is_none() || m.flags != 0 || m.reserved1 != 0 {
+                return refuse(libc::EINVAL);
+            }
+            if op != Opcode::NOP && op != Opcode::NANOSLEEP && m.fd < 0 {
+                return refuse(libc::EBADF);
+            }
+            {
+                let mut st = self.state.lock().unwrap();
+                if st.in_flight >= self.limit {
+                    return refuse(libc::EAGAIN);
+                }
+                st.in_flight += 1;
+            }
+            let mut reply = sys::sysmsg_reply {
+                tag: m.tag,
+                opcode: m.opcode,
+                ..Default::default()
+            };
+            match op {
+                Opcode::NANOSLEEP => {
+                    // SAFETY: the caller's promise.
+                    let ts = unsafe { *(m.addr as *const sys::__kernel_timespec) };
+                    let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+                    let fake = self.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(d);
+                        fake.complete(Done { reply, data: None });
+                    });
+                    continue;
+                }
+                Opcode::READ | Opcode::PREAD => {
+                    let len = (m.len as usize).min(4096);
+                    reply.result = len as i64;
+                    let data = pattern(m.offset as u64, len);
+                    self.complete(Done {
+                        reply,
+                        data: Some((m.addr, data)),
+                    });
+                }
+                Opcode::WRITE | Opcode::PWRITE => {
+                    // SAFETY: the caller's promise; copied in now, like the module does.
+                    let data =
+                        unsafe { std::slice::from_raw_parts(m.addr as *const u8, m.len as usize) };
+                    reply.result = data.to_vec().len() as i64;
+                    self.complete(Done { reply, data: None });
+                }
+                _ => self.complete(Done { reply, data: None }),
+            }
+        }
+        Ok(msgs.len())
+    }
+
+    pub fn reap(&self, out: &mut [sys::sysmsg_reply], nowait: bool) -> io::Result<usize> {
+        let mut st = self.state.lock().unwrap();
+        while st.ready.is_empty() {
+            if nowait {
+                return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+            }
+            st = self.cond.wait(st).unwrap();
+        }
+        let n = out.len().min(st.ready.len());
+        for slot in &mut out[..n] {
+            let done = st.ready.pop_front().unwrap();
+            if let Some((addr, data)) = done.data {
+                // SAFETY: writeback, as the module does it: the library keeps the buffer alive
+                // until this reply is reaped (which is what these tests check).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len())
+                };
+            }
+            *slot = done.reply;
+            st.in_flight -= 1;
+        }
+        Ok(n)
+    }
+}
+
+/// The library against the fake: bookkeeping, buffers, the backlog, and threads.
+#[cfg(test)]
+mod tests {
+    use super::pattern;
+    use crate::{op, Batch, Entry, Opcode, Reply, Sysmsg};
+    use std::{
+        collections::HashMap,
+        sync::{mpsc, Arc, Mutex},
+        time::Duration,
+    };
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Runs `f` on a thread and fails if it does not end within `secs` (a deadlock).
+    fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
+        let (tx, rx) = mpsc::channel();
+        let h = std::thread::spawn(move || {
+            f();
+            let _ = tx.send(());
+        });
+        match rx.recv_timeout(Duration::from_secs(secs)) {
+            Ok(()) => h.join().unwrap(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                h.join().unwrap();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no end after {secs} s: a deadlock?"),
+        }
+    }
+
+    #[test]
+    fn replies_carry_user_tags_and_read_buffers() {
+        let sm = Sysmsg::fake(64);
+        let mut b = Batch::new();
+        b.push(op::Nop::new().build().tag(1));
+        b.push(op::Read::new(0, 10).build().tag(2));
+        b.push(op::Pread::new(0, 5, 100).build().tag(3));
+        b.push(op::Write::new(0, "abc").build().tag(4));
+        b.push(op::Nanosleep::new(ms(20)).build().tag(5));
+        assert_eq!(sm.submit(&mut b).unwrap(), 5);
+        assert_eq!(sm.in_flight(), 5);
+        let mut got: HashMap<u64, Reply> = HashMap::new();
+        while got.len() < 5 {
+            for r in sm.wait(1).unwrap() {
+                assert!(got.insert(r.tag(), r).is_none());
+            }
+        }
+        assert_eq!(got[&2].data(), Some(&pattern(0, 10)[..]));
+        assert_eq!(got[&3].data(), Some(&pattern(100, 5)[..]));
+        assert_eq!((got[&4].raw_result(), got[&4].data()), (3, None));
+        assert_eq!(got[&5].opcode(), Opcode::NANOSLEEP);
+        assert_eq!(sm.in_flight(), 0);
+        assert_eq!(sm.wait(1).unwrap(), [], "nothing in flight: no wait");
+        assert!(sm.peek().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_refusal_leaves_the_rest_in_the_batch() {
+        let sm = Sysmsg::fake(64);
+        let mut b = Batch::new();
+        b.push(op::Nop::new().build().tag(1));
+        b.push(op::Read::new(-1, 8).build().tag(2));
+        b.push(op::Nop::new().build().tag(3));
+        let e = sm.submit(&mut b).unwrap_err();
+        assert_eq!((e.accepted, e.raw_os_error()), (1, Some(libc::EBADF)));
+        let tags: Vec<u64> = b.entries().iter().map(Entry::get_tag).collect();
+        assert_eq!(tags, [2, 3]);
+        assert_eq!(sm.in_flight(), 1);
+        b.pop_front();
+        assert_eq!(sm.submit(&mut b).unwrap(), 1);
+        let tags: Vec<u64> = sm.wait(2).unwrap().iter().map(Reply::tag).collect();
+        assert_eq!(tags, [1, 3]);
+    }
+
+    #[test]
+    fn a_full_queue_and_room_again() {
+        let sm = Sysmsg::fake(4);
+        let mut b: Batch = (0..6).map(|i| op::Nop::new().build().tag(i)).collect();
+        let e = sm.submit(&mut b).unwrap_err();
+        assert_eq!((e.accepted, e.raw_os_error()), (4, Some(libc::EAGAIN)));
+        assert_eq!(b.len(), 2);
+        // The library reaps every ready reply at once: the kernel's queue is empty again.
+        assert_eq!(sm.wait_one().unwrap().tag(), 0);
+        assert_eq!(sm.ready(), 3);
+        assert_eq!(sm.submit(&mut b).unwrap(), 2);
+        let mut b: Batch = (6..9).map(|i| op::Nop::new().build().tag(i)).collect();
+        let e = sm.submit(&mut b).unwrap_err();
+        assert_eq!((e.accepted, e.raw_os_error()), (2, Some(libc::EAGAIN)));
+        assert_eq!(
+            sm.nop_sync().unwrap_err().raw_os_error(),
+            Some(libc::EAGAIN)
+        );
+        let tags: Vec<u64> = sm.wait(7).unwrap().iter().map(Reply::tag).collect();
+        assert_eq!(tags, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(sm.submit(&mut b).unwrap(), 1);
+        assert_eq!(sm.wait_one().unwrap().tag(), 8);
+    }
+
+    #[test]
+    fn sync_calls_keep_other_replies() {
+        let sm = Sysmsg::fake(64);
+        sm.submit_one(op::Nop::new().build().tag(7)).unwrap();
+        sm.submit_one(op::Nanosleep::new(ms(20)).build().tag(8))
+            .unwrap();
+        assert_eq!(sm.read_sync(0, 4).unwrap(), pattern(0, 4));
+        assert_eq!(sm.pread_sync(0, 3, 9).unwrap(), pattern(9, 3));
+        sm.nanosleep_sync(ms(60)).unwrap();
+        assert_eq!(sm.write_sync(0, "xy").unwrap(), 2);
+        sm.fsync_sync(0).unwrap();
+        assert_eq!(sm.ready(), 2);
+        let tags: Vec<u64> = sm.replies().map(|r| r.unwrap().tag()).collect();
+        assert_eq!(tags, [7, 8]);
+        assert_eq!(sm.in_flight(), 0);
+        assert_eq!(
+            sm.wait_one().unwrap_err().kind(),
+            std::io::ErrorKind::InvalidInput
+        );
+    }
+
+    #[test]
+    fn raw_replies_pass_through() {
+        let sm = Sysmsg::fake(64);
+        let m = crate::sys::sysmsg_msg {
+            tag: 55,
+            ..Default::default()
+        };
+        // SAFETY: a NOP; a tag outside the library's.
+        assert_eq!(unsafe { sm.submit_raw(&[m]) }.unwrap(), 1);
+        sm.submit_one(op::Read::new(0, 2).build().tag(56)).unwrap();
+        let got = sm.wait(2).unwrap();
+        assert_eq!((got[0].tag(), got[0].data()), (55, None));
+        assert_eq!(
+            (got[1].tag(), got[1].data()),
+            (56, Some(&pattern(0, 2)[..]))
+        );
+
+        // A raw reap of a library message releases it (its data is dropped).
+        sm.submit_one(op::Read::new(0, 2).build().tag(57)).unwrap();
+        let mut out = [crate::sys::sysmsg_reply::default(); 2];
+        assert_eq!(sm.reap_raw(&mut out, true).unwrap(), 1);
+        assert_eq!(out[0].tag >> 48, crate::TAG_MAGIC);
+        assert_eq!(sm.in_flight(), 0);
+    }
+
+    #[test]
+    fn dropping_with_reads_in_flight() {
+        let sm = Sysmsg::fake(64);
+        sm.submit_one(op::Read::new(0, 100)).unwrap();
+        sm.submit_one(op::Nanosleep::new(ms(5))).unwrap();
+        drop(sm);
+    }
+
+    /// Threads submitting, reaping and making synchronous calls at once on one `Sysmsg`: every
+    /// reply exactly once, with its data, and no deadlock.
+    #[test]
+    fn threads_share_one_sysmsg() {
+        within(120, || {
+            const THREADS: u64 = 8;
+            const PER: u64 = 400;
+            let sm = Arc::new(Sysmsg::fake(48));
+            type Want = HashMap<u64, (Opcode, Vec<u8>)>;
+            let want: Arc<Mutex<Want>> = Arc::default();
+            let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let check = {
+                let want = want.clone();
+                move |rs: Vec<Reply>| {
+                    let mut w = want.lock().unwrap();
+                    for r in rs {
+                        let (op, data) = w.remove(&r.tag()).expect("a reply twice or unknown");
+                        assert_eq!(r.opcode(), op);
+                        if op == Opcode::PREAD {
+                            assert_eq!(r.data(), Some(&data[..]));
+                        }
+                    }
+                }
+            };
+            let hs: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (sm, want, check, done) =
+                        (sm.clone(), want.clone(), check.clone(), done.clone());
+                    std::thread::spawn(move || {
+                        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (t + 1);
+                        let mut rnd = move |n: u64| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x % n
+                        };
+                        let mut b = Batch::new();
+                        let mut i = 0;
+                        while i < PER {
+                            // A synchronous call may find the queue full: then reap.
+                            let full = |r: std::io::Result<()>| match r {
+                                Ok(()) => false,
+                                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => true,
+                                Err(e) => panic!("{e}"),
+                            };
+                            let off = rnd(1000);
+                            let sync_full = match rnd(10) {
+                                0 => full(sm.nop_sync()),
+                                1 => full(sm.pread_sync(0, 7, off).map(|d| {
+                                    assert_eq!(d, pattern(off, 7));
+                                })),
+                                2 => full(sm.nanosleep_sync(Duration::from_micros(rnd(500)))),
+                                _ => false,
+                            };
+                            if sync_full {
+                                check(sm.wait(1).unwrap());
+                            }
+                            for _ in 0..1 + rnd(6) {
+                                let tag = (t << 32) | i;
+                                i += 1;
+                                let (e, w): (Entry, _) = match rnd(3) {
+                                    0 => (op::Nop::new().into(), (Opcode::NOP, vec![])),
+                                    1 => (
+                                        op::Nanosleep::new(Duration::from_micros(rnd(1000))).into(),
+                                        (Opcode::NANOSLEEP, vec![]),
+                                    ),
+                                    _ => {
+                                        let (off, len) = (rnd(5000), rnd(40) as usize);
+                                        (
+                                            op::Pread::new(0, len, off).into(),
+                                            (Opcode::PREAD, pattern(off, len)),
+                                        )
+                                    }
+                                };
+                                want.lock().unwrap().insert(tag, w);
+                                b.push(e.tag(tag));
+                            }
+                            while !b.is_empty() {
+                                if let Err(e) = sm.submit(&mut b) {
+                                    assert_eq!(e.raw_os_error(), Some(libc::EAGAIN));
+                                    check(sm.wait(1).unwrap());
+                                }
+                            }
+                            match rnd(4) {
+                                0 => check(sm.wait(0).unwrap()),
+                                1 => check(sm.peek().unwrap().into_iter().collect()),
+                                2 => check(sm.replies().map(|r| r.unwrap()).collect()),
+                                _ => check(sm.wait(1 + rnd(3) as usize).unwrap()),
+                            }
+                        }
+                        done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        loop {
+                            let got = sm.wait(1).unwrap();
+                            if got.is_empty() {
+                                if done.load(std::sync::atomic::Ordering::SeqCst) == THREADS
+                                    && sm.in_flight() == 0
+                                {
+                                    break;
+                                }
+                                std::thread::sleep(ms(1));
+                            }
+                            check(got);
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+            check(sm.wait(0).unwrap());
+            assert!(want.lock().unwrap().is_empty(), "replies missing");
+            assert_eq!(sm.in_flight(), 0);
+        });
+    }
+}
