@@ -355,3 +355,112 @@ impl Session {
         self.wait.barrier();
     }
 }
+
+#[kunit_tests(sysmsg_session)]
+mod tests {
+    use super::*;
+    use crate::{message::Args, uapi};
+
+    fn session() -> Result<Arc<Session>> {
+        let ctx = Context::new()?;
+        let process = ctx.processes.get(4242)?;
+        Session::new(ctx, process)
+    }
+
+    fn pop_one(s: &Session) -> Option<MsgPtr> {
+        let mut out = [ptr::null_mut(); 1];
+        // SAFETY: a popped message is owned by the popper.
+        (s.replies.pop_batch(&mut out) == 1).then(|| unsafe { MsgPtr::from_raw(out[0]) })
+    }
+
+    /// A NOP completes inside execute; its slot is held until the reply is reaped and freed.
+    #[test]
+    fn nop_holds_its_slot_until_reaped() -> Result {
+        let s = session()?;
+        assert!(s.reserve_slot());
+        let m = MsgPtr::new(&s, 7, uapi::SYSMSG_OP_NOP as u8, Args::Nop)?;
+        phases::execute(m);
+        assert_eq!(s.counters().0, 1);
+        assert_eq!(s.replies.ready(), 1);
+        assert_eq!(s.poll_mask(), POLLIN | POLLOUT);
+        let m = pop_one(&s).ok_or(EINVAL)?;
+        let reply = phases::writeback(&m);
+        assert_eq!((reply.tag, reply.result, reply.opcode), (7, 0, 0));
+        assert_eq!(s.counters().0, 1);
+        m.free();
+        assert_eq!(s.counters().0, 0);
+        assert_eq!(s.poll_mask(), POLLOUT);
+        Ok(())
+    }
+
+    /// A sleep is registered while it waits on its timer; a cancellation takes it exactly once
+    /// and its reply says ECANCELED; freeing unregisters it.
+    #[test]
+    fn sleep_cancel_once() -> Result {
+        let s = session()?;
+        assert!(s.reserve_slot());
+        let args = Args::Sleep {
+            ns: 60_000_000_000,
+            abs: false,
+        };
+        let m = MsgPtr::new(&s, 9, uapi::SYSMSG_OP_NANOSLEEP as u8, args)?;
+        s.register(&m);
+        phases::execute(m);
+        assert_eq!(s.replies.ready(), 0);
+        let head = s.registry.lock().head;
+        assert!(!head.is_null());
+        // SAFETY: the message is registered, so live, and nothing frees it meanwhile.
+        let sleeping = unsafe { &*head };
+        let taken = phases::cancel(sleeping).ok_or(EINVAL)?;
+        assert!(phases::cancel(sleeping).is_none());
+        taken.publish(ECANCELED);
+        let m = pop_one(&s).ok_or(EINVAL)?;
+        assert_eq!((m.tag, m.result()), (9, ECANCELED));
+        m.free();
+        assert!(s.registry.lock().head.is_null());
+        assert_eq!(s.counters().0, 0);
+        Ok(())
+    }
+
+    /// Abort cancels a waiting sleep and frees everything, replies not reaped included.
+    #[test]
+    fn abort_frees_everything() -> Result {
+        let s = session()?;
+        for tag in 0..3 {
+            assert!(s.reserve_slot());
+            let args = Args::Sleep {
+                ns: 60_000_000_000,
+                abs: false,
+            };
+            let m = MsgPtr::new(&s, tag, uapi::SYSMSG_OP_NANOSLEEP as u8, args)?;
+            s.register(&m);
+            phases::execute(m);
+        }
+        assert!(s.reserve_slot());
+        phases::execute(MsgPtr::new(&s, 3, uapi::SYSMSG_OP_NOP as u8, Args::Nop)?);
+        assert_eq!(s.counters().0, 4);
+        s.abort();
+        assert_eq!(s.counters().0, 0);
+        assert!(s.registry.lock().head.is_null());
+        assert!(s.is_dead());
+        Ok(())
+    }
+
+    /// The bound: the slot after the last is refused, and a freed slot can be taken again.
+    #[test]
+    fn bounded() -> Result {
+        let s = session()?;
+        for _ in 0..s.limit() {
+            assert!(s.reserve_slot());
+        }
+        assert!(!s.reserve_slot());
+        assert_eq!(s.poll_mask() & POLLOUT, 0);
+        s.release_slot();
+        assert!(s.reserve_slot());
+        for _ in 0..s.limit() {
+            s.release_slot();
+        }
+        assert_eq!(s.counters().0, 0);
+        Ok(())
+    }
+}
