@@ -123,48 +123,47 @@ pub(crate) fn file_read(
     pos: Option<i64>,
     nowait: bool,
 ) -> Result<usize> {
-    let mut off = pos.unwrap_or(0);
-    let posp = if pos.is_some() {
-        &raw mut off
-    } else {
-        core::ptr::null_mut()
-    };
-    // SAFETY: `file` is referenced; `buf` is valid for writes of `buf.len()` bytes; `posp` is
-    // null or points to a live local.
-    let r = unsafe {
-        sysmsg_file_rw(
-            file.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            posp,
-            false,
-            nowait,
-        )
-    };
-    to_result_isize(r)
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    unsafe { file_rw(file, buf.as_mut_ptr().cast(), buf.len(), pos, false, nowait) }
 }
 
 /// Writes `buf` to `file` (`write`/`pwrite` semantics); see [`file_read`].
 pub(crate) fn file_write(file: &File, buf: &[u8], pos: Option<i64>, nowait: bool) -> Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes, and a write only reads through it.
+    unsafe {
+        file_rw(
+            file,
+            buf.as_ptr().cast_mut().cast(),
+            buf.len(),
+            pos,
+            true,
+            nowait,
+        )
+    }
+}
+
+/// `sysmsg_file_rw()`.
+///
+/// # Safety
+///
+/// `buf` must be valid for writes (a read) or reads (a write) of `len` bytes.
+unsafe fn file_rw(
+    file: &File,
+    buf: *mut c_void,
+    len: usize,
+    pos: Option<i64>,
+    write: bool,
+    nowait: bool,
+) -> Result<usize> {
     let mut off = pos.unwrap_or(0);
     let posp = if pos.is_some() {
         &raw mut off
     } else {
         core::ptr::null_mut()
     };
-    // SAFETY: `file` is referenced; `buf` is valid for reads of `buf.len()` bytes (the C side
-    // only reads through it for a write); `posp` is null or points to a live local.
-    let r = unsafe {
-        sysmsg_file_rw(
-            file.as_ptr(),
-            buf.as_ptr().cast_mut().cast(),
-            buf.len(),
-            posp,
-            true,
-            nowait,
-        )
-    };
-    to_result_isize(r)
+    // SAFETY: `file` is referenced; `buf` per the safety requirements; `posp` is null or points
+    // to a live local.
+    to_result_isize(unsafe { sysmsg_file_rw(file.as_ptr(), buf, len, posp, write, nowait) })
 }
 
 /// `fsync(2)` / `fdatasync(2)` of `file`.

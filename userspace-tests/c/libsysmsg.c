@@ -137,9 +137,8 @@ int sysmsg_submit(struct sysmsg *s)
 	return ret;
 }
 
-/* One SYSMSG_IOC_REAP: the number of replies stored in @r, or -errno. */
-static int sysmsg_reap(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max,
-		       unsigned int flags)
+int sysmsg_reap_fd(int fd, struct sysmsg_reply *r, unsigned int max, unsigned int flags,
+		   unsigned int *count)
 {
 	struct sysmsg_reap rp;
 	int ret;
@@ -148,10 +147,22 @@ static int sysmsg_reap(struct sysmsg *s, struct sysmsg_reply *r, unsigned int ma
 	rp.replies = (__u64)(uintptr_t)r;
 	rp.max = max;
 	rp.flags = flags;
-	ret = ioctl(s->fd, SYSMSG_IOC_REAP, &rp);
+	ret = ioctl(fd, SYSMSG_IOC_REAP, &rp);
 	if (ret < 0)
 		return -errno;
-	s->reaped += ret;
+	if (count)
+		*count = rp.count;
+	return ret;
+}
+
+/* One SYSMSG_IOC_REAP: the number of replies stored in @r, or -errno. */
+static int sysmsg_reap(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max,
+		       unsigned int flags)
+{
+	int ret = sysmsg_reap_fd(s->fd, r, max, flags, NULL);
+
+	if (ret > 0)
+		s->reaped += ret;
 	return ret;
 }
 

@@ -163,6 +163,15 @@ int sysmsg_submit_msgs(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned
 int sysmsg_wait(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max);
 
 /*
+ * One SYSMSG_IOC_REAP on a raw descriptor (no backlog, no library tags
+ * filtered): up to @max replies into @r, SYSMSG_REAP_NOWAIT in @flags or 0.
+ * Returns the number stored or -errno; stores the ioctl's count field in
+ * *@count if @count is not NULL.
+ */
+int sysmsg_reap_fd(int fd, struct sysmsg_reply *r, unsigned int max, unsigned int flags,
+		   unsigned int *count);
+
+/*
  * sysmsg_peek - as sysmsg_wait() but never waits (SYSMSG_REAP_NOWAIT).
  * Returns the number stored, 0 if no reply is ready, or -errno.
  */

@@ -123,21 +123,14 @@ static inline int raw_write(int fd, const struct sysmsg_msg *m, unsigned int n)
 	return (int)(ret / (ssize_t)sizeof(*m));
 }
 
-/* SYSMSG_IOC_REAP: the number stored, or -errno. */
+/* SYSMSG_IOC_REAP: the number stored, or -errno; checks that count says the same. */
 static inline int raw_reap(int fd, struct sysmsg_reply *r, unsigned int max, unsigned int flags)
 {
-	struct sysmsg_reap rp;
-	int ret;
+	unsigned int count = ~0U;
+	int ret = sysmsg_reap_fd(fd, r, max, flags, &count);
 
-	memset(&rp, 0, sizeof(rp));
-	rp.replies = (__u64)(uintptr_t)r;
-	rp.max = max;
-	rp.flags = flags;
-	ret = ioctl(fd, SYSMSG_IOC_REAP, &rp);
-	if (ret < 0)
-		return -errno;
-	if ((unsigned int)ret != rp.count)
-		diag("REAP returned %d but count = %u", ret, rp.count);
+	if (ret >= 0 && (unsigned int)ret != count)
+		diag("REAP returned %d but count = %u", ret, count);
 	return ret;
 }
 

@@ -408,14 +408,18 @@ impl Sysmsg {
             if t.backlog.len() >= min || !t.expecting() {
                 return Ok(t.backlog.drain(..).collect());
             }
-            if t.reaping {
-                t = self.wait_cond(t);
-                continue;
-            }
-            let (g, r) = self.reap_round(t, false);
-            t = g;
-            r?;
+            t = self.reap_or_wait(t)?;
         }
+    }
+
+    /// One step of a blocking wait: reap a round of replies, or, if another thread is reaping,
+    /// wait for it to finish.
+    fn reap_or_wait<'a>(&'a self, t: MutexGuard<'a, Table>) -> io::Result<MutexGuard<'a, Table>> {
+        if t.reaping {
+            return Ok(self.wait_cond(t));
+        }
+        let (g, r) = self.reap_round(t, false);
+        r.map(|_| g)
     }
 
     /// Waits for one reply and returns it (the oldest ready one).
@@ -434,13 +438,7 @@ impl Sysmsg {
                     "sysmsg: wait_one with no message in flight",
                 ));
             }
-            if t.reaping {
-                t = self.wait_cond(t);
-                continue;
-            }
-            let (g, r) = self.reap_round(t, false);
-            t = g;
-            r?;
+            t = self.reap_or_wait(t)?;
         }
     }
 
