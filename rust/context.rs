@@ -2,9 +2,9 @@
 
 //! The device-wide state: what every open file of `/dev/sysmsg` shares.
 
-use crate::{process::Registry, sysctl::SysctlInt, workqueue::OwnedQueue};
+use crate::{process::Registry, sysctl::SysctlInt, wait::WaitHead, workqueue::OwnedQueue};
 use core::sync::atomic::{AtomicI32, Ordering};
-use kernel::{prelude::*, sync::Arc};
+use kernel::{prelude::*, static_lock_class, sync::Arc};
 
 /// How many messages may execute on kernel workers at once, by default.
 pub(crate) const DEFAULT_MAX_WORKERS: u32 = 4;
@@ -21,6 +21,10 @@ pub(crate) struct Context {
     pub(crate) processes: Registry,
     /// The bounded pool of kernel workers that execute messages.
     pub(crate) workers: OwnedQueue,
+    /// Woken when a process may submit again (it left its throttle, or the total left
+    /// `max_total`): blocking submitters and `poll` wait here.
+    #[pin]
+    pub(crate) room: WaitHead,
     /// The `max_workers` value the workqueue was last set to.
     applied_workers: AtomicI32,
 }
@@ -33,6 +37,7 @@ impl Context {
             try_pin_init!(Self {
                 processes <- Registry::new(),
                 workers: OwnedQueue::new(c"sysmsg", max as u32)?,
+                room <- WaitHead::new(c"sysmsg::Context::room", static_lock_class!()),
                 applied_workers: AtomicI32::new(max),
             }),
             GFP_KERNEL,

@@ -13,7 +13,12 @@ use crate::{
     phases,
     process::current_tgid,
     session::Session,
-    uapi::{self, sysmsg_info, sysmsg_msg, sysmsg_reap, sysmsg_reply, sysmsg_submit},
+    glue,
+    limits::{Change, PER_PROCESS_LIMITS},
+    uapi::{
+        self, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats, sysmsg_reap,
+        sysmsg_reply, sysmsg_stats, sysmsg_submit,
+    },
     wait::PollTable,
 };
 use core::mem::size_of;
@@ -86,7 +91,7 @@ impl SysmsgFile {
             msg_size: size_of::<sysmsg_msg>() as u32,
             reply_size: size_of::<sysmsg_reply>() as u32,
             max_io_len: uapi::SYSMSG_MAX_IO_LEN,
-            queue_limit: self.with_session(|s| s.limit())?,
+            queue_limit: self.with_session(|s| s.process().limits().soft)?,
             reserved: [0; 3],
         };
         UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_info>())
@@ -100,16 +105,17 @@ impl SysmsgFile {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_submit>()).reader_writer();
         let mut req: sysmsg_submit = reader.read()?;
-        if req.flags != 0 || req.reserved != [0; 2] {
+        if req.flags & !uapi::SYSMSG_SUBMIT_WAIT != 0 || req.reserved != [0; 2] {
             return Err(EINVAL);
         }
+        let wait = req.flags & uapi::SYSMSG_SUBMIT_WAIT != 0;
         let count = req.count as usize;
         let mut msgs = UserSlice::new(
             UserPtr::from_addr(req.msgs as usize),
             count * size_of::<sysmsg_msg>(),
         )
         .reader();
-        let (accepted, err) = self.with_session(|s| s.submit(&mut msgs, count))?;
+        let (accepted, err) = self.with_session(|s| s.submit(&mut msgs, count, wait))?;
         req.accepted = accepted as u32;
         req.error = err.map_or(0, |e| -e.to_errno());
         writer.write(&req)?;
@@ -117,6 +123,83 @@ impl SysmsgFile {
             Some(e) if accepted == 0 => Err(e),
             _ => Ok(accepted as isize),
         }
+    }
+
+    /// `SYSMSG_IOC_GET_LIMITS` / `SYSMSG_IOC_SET_LIMITS`.
+    fn limits_ioctl(&self, arg: usize, set: bool) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_limits>()).reader_writer();
+        let mut req: sysmsg_limits = reader.read()?;
+        let known = if set {
+            uapi::SYSMSG_LIMIT_SOFT | uapi::SYSMSG_LIMIT_HARD
+        } else {
+            0
+        };
+        if req.flags & !known != 0 || req.reserved != [0; 2] {
+            return Err(EINVAL);
+        }
+        if set && PER_PROCESS_LIMITS.get() == 0 {
+            return Err(EPERM);
+        }
+        let tgid = glue::limits_target(req.pid)?;
+        // The caller's own process may not have a state yet on this file.
+        let process = if tgid == current_tgid() {
+            self.with_session(|s| s.process().clone())?
+        } else {
+            self.ctx.processes.find(tgid).ok_or(ESRCH)?
+        };
+        let limits = if set {
+            let change = Change {
+                soft: (req.flags & uapi::SYSMSG_LIMIT_SOFT != 0).then_some(req.soft),
+                hard: (req.flags & uapi::SYSMSG_LIMIT_HARD != 0).then_some(req.hard),
+            };
+            process.set_limits(change, glue::capable_sys_resource())?
+        } else {
+            process.limits()
+        };
+        req.soft = limits.soft.into();
+        req.hard = limits.hard.into();
+        writer.write(&req)?;
+        Ok(0)
+    }
+
+    /// `SYSMSG_IOC_PROC_STATS`.
+    fn stats_ioctl(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_stats>()).reader_writer();
+        let mut req: sysmsg_stats = reader.read()?;
+        if req.count != 0 || req.total != 0 || req.reserved0 != 0 || req.reserved != [0; 2] {
+            return Err(EINVAL);
+        }
+        let procs = self.ctx.processes.snapshot(req.max as usize)?;
+        let mut out = UserSlice::new(
+            UserPtr::from_addr(req.procs as usize),
+            procs.len() * size_of::<sysmsg_proc_stats>(),
+        )
+        .writer();
+        for p in procs.iter() {
+            let (l, f) = (p.limits(), p.flow().stats());
+            out.write(&sysmsg_proc_stats {
+                pid: glue::tgid_vnr(p.tgid()),
+                flags: if f.throttled {
+                    uapi::SYSMSG_PROC_THROTTLED
+                } else {
+                    0
+                },
+                inflight: f.inflight.into(),
+                soft: l.soft.into(),
+                hard: l.hard.into(),
+                peak_inflight: f.peak.into(),
+                limit_hits: f.limit_hits,
+                throttle_episodes: f.episodes,
+                submitted: f.submitted,
+                reserved: [0; 2],
+            })?;
+        }
+        req.count = procs.len() as u32;
+        req.total = self.ctx.processes.len() as u32;
+        writer.write(&req)?;
+        Ok(req.count as isize)
     }
 
     /// `SYSMSG_IOC_REAP`.
@@ -197,7 +280,7 @@ impl FileOps for SysmsgFile {
         if count == 0 {
             return Ok(0);
         }
-        let (accepted, err) = this.with_session(|s| s.submit(&mut reader, count))?;
+        let (accepted, err) = this.with_session(|s| s.submit(&mut reader, count, false))?;
         match err {
             Some(e) if accepted == 0 => Err(e),
             _ => Ok(accepted * size_of::<sysmsg_msg>()),
@@ -205,10 +288,7 @@ impl FileOps for SysmsgFile {
     }
 
     fn poll(this: ArcBorrow<'_, SysmsgFile>, file: &File, table: PollTable<'_>) -> u32 {
-        this.with_session(|s| {
-            table.register(file, s.wait_head());
-            s.poll_mask()
-        })
+        this.with_session(|s| s.poll(file, &table))
         .unwrap_or(kernel::bindings::POLLERR)
     }
 
@@ -217,6 +297,9 @@ impl FileOps for SysmsgFile {
             uapi::SYSMSG_IOC_GET_INFO => this.get_info(arg),
             uapi::SYSMSG_IOC_SUBMIT => this.submit_ioctl(arg),
             uapi::SYSMSG_IOC_REAP => this.reap_ioctl(arg),
+            uapi::SYSMSG_IOC_GET_LIMITS => this.limits_ioctl(arg, false),
+            uapi::SYSMSG_IOC_SET_LIMITS => this.limits_ioctl(arg, true),
+            uapi::SYSMSG_IOC_PROC_STATS => this.stats_ioctl(arg),
             _ => Err(ENOTTY),
         }
     }
@@ -225,11 +308,21 @@ impl FileOps for SysmsgFile {
         seq_print!(m, "sysmsg-abi:\t{}\n", uapi::SYSMSG_ABI_VERSION);
         seq_print!(m, "sysmsg-opener-tgid:\t{}\n", this.opener.tgid());
         seq_print!(m, "sysmsg-processes:\t{}\n", this.ctx.processes.len());
-        let (inflight, ready, submitted, reaped) = this.opener.counters();
-        seq_print!(m, "sysmsg-inflight:\t{}\n", inflight);
+        // The opener's queue on this file.
+        let (file_inflight, ready, submitted, reaped) = this.opener.counters();
+        seq_print!(m, "sysmsg-file-inflight:\t{}\n", file_inflight);
         seq_print!(m, "sysmsg-ready:\t{}\n", ready);
         seq_print!(m, "sysmsg-submitted:\t{}\n", submitted);
         seq_print!(m, "sysmsg-reaped:\t{}\n", reaped);
-        seq_print!(m, "sysmsg-queue-limit:\t{}\n", this.opener.limit());
+        // The opener process, over all its files.
+        let p = this.opener.process();
+        let (l, f) = (p.limits(), p.flow().stats());
+        seq_print!(m, "sysmsg-inflight:\t{}\n", f.inflight);
+        seq_print!(m, "sysmsg-soft-limit:\t{}\n", l.soft);
+        seq_print!(m, "sysmsg-hard-limit:\t{}\n", l.hard);
+        seq_print!(m, "sysmsg-throttled:\t{}\n", u8::from(f.throttled));
+        seq_print!(m, "sysmsg-peak-inflight:\t{}\n", f.peak);
+        seq_print!(m, "sysmsg-limit-hits:\t{}\n", f.limit_hits);
+        seq_print!(m, "sysmsg-throttle-episodes:\t{}\n", f.episodes);
     }
 }

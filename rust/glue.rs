@@ -69,6 +69,9 @@ mod ffi {
         pub(crate) fn sysmsg_hrtimer_start(timer: *mut bindings::hrtimer, ns: i64, abs: bool);
         pub(crate) fn sysmsg_access_ok(addr: c_ulong, len: c_ulong) -> bool;
         pub(crate) fn sysmsg_cond_resched();
+        pub(crate) fn sysmsg_limits_target(vpid: i32) -> c_int;
+        pub(crate) fn sysmsg_tgid_vnr(tgid: i32) -> i32;
+        pub(crate) fn sysmsg_capable_sys_resource() -> bool;
     }
 }
 
@@ -177,6 +180,28 @@ pub(crate) fn file_sync(file: &File, datasync: bool) -> Result {
 pub(crate) fn cond_resched() {
     // SAFETY: called from process context without spinlocks held (callers' contract).
     unsafe { sysmsg_cond_resched() }
+}
+
+/// The thread group id (initial namespace) of the process `vpid` names in the caller's pid
+/// namespace (0: the caller's own), if the caller has `prlimit(2)`'s rights over it: `ESRCH`,
+/// `EPERM` otherwise.
+pub(crate) fn limits_target(vpid: i32) -> Result<i32> {
+    // SAFETY: no preconditions; process context.
+    let r = unsafe { sysmsg_limits_target(vpid) };
+    to_result_isize(r as isize).map(|t| t as i32)
+}
+
+/// The pid in the caller's pid namespace of the process with thread group id `tgid` (initial
+/// namespace), or 0 if it has none there.
+pub(crate) fn tgid_vnr(tgid: i32) -> i32 {
+    // SAFETY: no preconditions.
+    unsafe { sysmsg_tgid_vnr(tgid) }
+}
+
+/// `capable(CAP_SYS_RESOURCE)`.
+pub(crate) fn capable_sys_resource() -> bool {
+    // SAFETY: no preconditions; process context.
+    unsafe { sysmsg_capable_sys_resource() }
 }
 
 /// Whether `addr..addr + len` lies in user address space (`access_ok`).

@@ -3,11 +3,16 @@
 //! Per-process state: what sysmsg keeps for each thread group that uses it.
 //!
 //! A *process* is a thread group, identified by its global tgid. Its state is shared by all of
-//! its threads and by every sysmsg file it uses, so that what belongs to the process (its limits,
-//! from the limits issue on) is not multiplied by opening the device twice. The [`Registry`] maps
-//! tgids to [`Process`] objects and counts the users of each; the entry goes away with its last
-//! user.
+//! its threads and by every sysmsg file it uses, so that what belongs to the process — its limits,
+//! its count of messages in flight, its throttle — is not multiplied by opening the device twice.
+//! The [`Registry`] maps tgids to [`Process`] objects and counts the users of each (sessions);
+//! the entry goes away with its last user.
 
+use crate::{
+    hysteresis::{Budget, Flow, Wake},
+    limits::{low_water_mark, Change, Limits, LOW_WATER, MAX_TOTAL, NR_INFLIGHT},
+};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     bindings, new_mutex,
     prelude::*,
@@ -37,12 +42,88 @@ pub(crate) fn current_tgid() -> Pid {
 pub(crate) struct Process {
     /// The thread group id, in the initial pid namespace.
     tgid: Pid,
+    /// Its own limits, `soft | hard << 32` (so that both change at once).
+    own: AtomicU64,
+    /// Its messages in flight, its throttle, its counters.
+    flow: Flow,
+}
+
+/// Packs limits into one word.
+fn pack(l: Limits) -> u64 {
+    u64::from(l.soft) | (u64::from(l.hard) << 32)
+}
+
+/// Unpacks limits packed by [`pack`].
+fn unpack(v: u64) -> Limits {
+    Limits {
+        soft: v as u32,
+        hard: (v >> 32) as u32,
+    }
 }
 
 impl Process {
+    /// A process starting with the default limits.
+    fn new(tgid: Pid) -> Self {
+        Self {
+            tgid,
+            own: AtomicU64::new(pack(Limits::defaults())),
+            flow: Flow::default(),
+        }
+    }
+
     /// The thread group id, in the initial pid namespace.
     pub(crate) fn tgid(&self) -> Pid {
         self.tgid
+    }
+
+    /// The limits in force (see [`Limits::effective`]).
+    pub(crate) fn limits(&self) -> Limits {
+        unpack(self.own.load(Ordering::Relaxed)).effective()
+    }
+
+    /// Changes the process's own limits with RLIMIT rules; returns the limits in force after.
+    pub(crate) fn set_limits(&self, change: Change, privileged: bool) -> Result<Limits> {
+        let mut cur = self.own.load(Ordering::Relaxed);
+        loop {
+            let new = pack(unpack(cur).apply(change, privileged)?);
+            match self
+                .own
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(self.limits()),
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// What the process may have in flight now.
+    fn budget(&self) -> Budget {
+        let limit = self.limits().soft;
+        Budget {
+            limit,
+            mark: low_water_mark(limit, LOW_WATER.get() as u32),
+            max_total: MAX_TOTAL.get() as u32,
+        }
+    }
+
+    /// Takes one message in flight, or refuses it with `EAGAIN` (see `hysteresis`).
+    pub(crate) fn take(&self) -> Result {
+        self.flow.try_take(self.budget(), &NR_INFLIGHT)
+    }
+
+    /// Gives back a message taken by [`Process::take`]; says whether to wake submitters.
+    pub(crate) fn give_back(&self) -> Wake {
+        self.flow.give_back(self.budget(), &NR_INFLIGHT)
+    }
+
+    /// Whether a message would be taken now.
+    pub(crate) fn may_take(&self) -> bool {
+        self.flow.may_take(self.budget(), &NR_INFLIGHT)
+    }
+
+    /// The counters.
+    pub(crate) fn flow(&self) -> &Flow {
+        &self.flow
     }
 }
 
@@ -75,7 +156,7 @@ impl Registry {
     /// Takes a reference on the process `tgid`, creating its state on first use.
     pub(crate) fn get(&self, tgid: Pid) -> Result<Arc<Process>> {
         // Allocate before taking the lock; unused if the process is already known.
-        let fresh = Arc::new(Process { tgid }, GFP_KERNEL)?;
+        let fresh = Arc::new(Process::new(tgid), GFP_KERNEL)?;
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut inner = self.inner.lock();
         if let Some(entry) = inner.by_tgid.get_mut(&tgid) {
@@ -113,6 +194,21 @@ impl Registry {
     /// The number of registered processes.
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().by_tgid.iter().count()
+    }
+
+    /// The process `tgid`, if it uses sysmsg.
+    pub(crate) fn find(&self, tgid: Pid) -> Option<Arc<Process>> {
+        self.inner.lock().by_tgid.get(&tgid).map(|e| e.process.clone())
+    }
+
+    /// Up to `max` registered processes, in tgid order.
+    pub(crate) fn snapshot(&self, max: usize) -> Result<KVec<Arc<Process>>> {
+        let inner = self.inner.lock();
+        let mut v = KVec::with_capacity(max.min(inner.by_tgid.iter().count()), GFP_KERNEL)?;
+        for (_, e) in inner.by_tgid.iter().take(max) {
+            v.push(e.process.clone(), GFP_KERNEL)?;
+        }
+        Ok(v)
     }
 }
 

@@ -6,8 +6,8 @@
 //! threads share it, and a process that inherited the file (a `fork()` child) gets a new, empty
 //! one, so a process only ever reaps or sees its own messages. A session holds:
 //!
-//! - the bound: at most `limit` messages *in flight* — accepted and not yet reaped — counted
-//!   with one atomic, so submitting never takes a lock for it;
+//! - its count of messages *in flight* — accepted and not yet reaped — on this file; the bound
+//!   is the process's (see `process` and `hysteresis`), over all its files;
 //! - the [`ReplyQueue`] of completed messages (lock-free push by whatever completes them,
 //!   consumer-locked pop by the reaping threads) and the [`WaitHead`] readers and `poll` wait on;
 //! - the *registry*: the messages that may need cancelling (all but NOPs), so that the session
@@ -21,7 +21,8 @@ use crate::{
     process::Process,
     queue::ReplyQueue,
     uapi::{sysmsg_msg, sysmsg_reply},
-    wait::{Sleep, WaitHead, POLLIN, POLLOUT},
+    hysteresis::Wake,
+    wait::{PollTable, Sleep, WaitHead, POLLIN, POLLOUT},
     workqueue::OwnedQueue,
 };
 use core::{
@@ -36,10 +37,6 @@ use kernel::{
     task::Pid,
     uaccess::{UserSliceReader, UserSliceWriter},
 };
-
-/// How many messages a process may have in flight on one file by default (the limits issue makes
-/// this an RLIMIT-style per-process limit).
-pub(crate) const DEFAULT_QUEUE_LIMIT: u32 = 1 << 17;
 
 /// Replies popped per round of a reap.
 const REAP_BATCH: usize = 16;
@@ -76,7 +73,6 @@ pub(crate) struct Session {
     #[pin]
     registry: SpinLock<Registry>,
     inflight: AtomicU32,
-    limit: u32,
     dead: AtomicBool,
     stats: Stats,
 }
@@ -93,7 +89,6 @@ impl Session {
                 wait <- WaitHead::new(c"sysmsg::Session::wait", static_lock_class!()),
                 registry <- new_spinlock!(Registry { head: ptr::null_mut() }, "sysmsg::Registry"),
                 inflight: AtomicU32::new(0),
-                limit: DEFAULT_QUEUE_LIMIT,
                 dead: AtomicBool::new(false),
                 stats: Stats::default(),
             }),
@@ -114,11 +109,6 @@ impl Session {
     /// The workqueue messages execute on.
     pub(crate) fn workers(&self) -> &OwnedQueue {
         &self.ctx.workers
-    }
-
-    /// The queue's bound.
-    pub(crate) fn limit(&self) -> u32 {
-        self.limit
     }
 
     /// Whether the session is being torn down: new waits must not start.
@@ -170,21 +160,18 @@ impl Session {
         }
     }
 
-    /// Takes a slot for one message; `false` if the queue is full.
-    fn reserve_slot(&self) -> bool {
-        let old = self.inflight.fetch_add(1, Ordering::AcqRel);
-        if old >= self.limit {
-            self.inflight.fetch_sub(1, Ordering::AcqRel);
-            return false;
-        }
-        true
+    /// Takes a slot for one message within the process's limits, or refuses it with `EAGAIN`.
+    fn reserve_slot(&self) -> Result {
+        self.process.take()?;
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
-    /// Gives back the slot of a freed message.
+    /// Gives back the slot of a freed message, waking submitters if the process may submit again.
     pub(crate) fn release_slot(&self) {
-        let old = self.inflight.fetch_sub(1, Ordering::AcqRel);
-        if old == self.limit {
-            self.wait.wake(POLLOUT);
+        self.inflight.fetch_sub(1, Ordering::AcqRel);
+        if self.process.give_back() == Wake::Room {
+            self.ctx.room.wake(POLLOUT);
         }
     }
 
@@ -204,11 +191,13 @@ impl Session {
     }
 
     /// Submits the messages `reader` holds, `count` of them, in order: returns how many were
-    /// accepted and the error that refused the next one, if any.
+    /// accepted and the error that refused the next one, if any. With `wait`, a message refused
+    /// by a limit or the throttle waits (interruptibly) until the process may submit.
     pub(crate) fn submit(
         &self,
         reader: &mut UserSliceReader,
         count: usize,
+        wait: bool,
     ) -> (usize, Option<Error>) {
         self.ctx.apply_max_workers();
         for i in 0..count {
@@ -216,8 +205,17 @@ impl Session {
                 Ok(m) => m,
                 Err(e) => return (i, Some(e)),
             };
-            if !self.reserve_slot() {
-                return (i, Some(EAGAIN));
+            while let Err(e) = self.reserve_slot() {
+                if !wait {
+                    return (i, Some(e));
+                }
+                let room = self
+                    .ctx
+                    .room
+                    .wait_until(Sleep::Interruptible, || self.process.may_take());
+                if let Err(e) = room {
+                    return (i, Some(e));
+                }
             }
             let msg = match phases::copyin(self, &m) {
                 Ok(msg) => msg,
@@ -276,24 +274,27 @@ impl Session {
         Ok(done)
     }
 
-    /// The `poll` mask for this session.
+    /// `poll`: registers with the wait queues that change the mask (replies of this session,
+    /// room for the process) and returns the mask.
+    pub(crate) fn poll(&self, file: &kernel::fs::File, table: &PollTable<'_>) -> u32 {
+        table.register(file, &self.wait);
+        table.register(file, &self.ctx.room);
+        self.poll_mask()
+    }
+
+    /// The `poll` mask: `POLLIN` when a reply is ready, `POLLOUT` when the process may submit.
     pub(crate) fn poll_mask(&self) -> u32 {
         let mut mask = 0;
         if self.replies.ready() > 0 {
             mask |= POLLIN;
         }
-        if self.inflight.load(Ordering::Acquire) < self.limit {
+        if self.process.may_take() {
             mask |= POLLOUT;
         }
         mask
     }
 
-    /// The wait queue readers and pollers wait on.
-    pub(crate) fn wait_head(&self) -> &WaitHead {
-        &self.wait
-    }
-
-    /// `(in flight, replies ready, submitted, reaped)`, for fdinfo.
+    /// `(in flight on this file, replies ready, submitted, reaped)`, for fdinfo.
     pub(crate) fn counters(&self) -> (u32, u32, u64, u64) {
         (
             self.inflight.load(Ordering::Relaxed),
@@ -377,7 +378,7 @@ mod tests {
     #[test]
     fn nop_holds_its_slot_until_reaped() -> Result {
         let s = session()?;
-        assert!(s.reserve_slot());
+        s.reserve_slot()?;
         let m = MsgPtr::new(&s, 7, uapi::SYSMSG_OP_NOP as u8, Args::Nop)?;
         phases::execute(m);
         assert_eq!(s.counters().0, 1);
@@ -398,7 +399,7 @@ mod tests {
     #[test]
     fn sleep_cancel_once() -> Result {
         let s = session()?;
-        assert!(s.reserve_slot());
+        s.reserve_slot()?;
         let args = Args::Sleep {
             ns: 60_000_000_000,
             abs: false,
@@ -427,7 +428,7 @@ mod tests {
     fn abort_frees_everything() -> Result {
         let s = session()?;
         for tag in 0..3 {
-            assert!(s.reserve_slot());
+            s.reserve_slot()?;
             let args = Args::Sleep {
                 ns: 60_000_000_000,
                 abs: false,
@@ -436,7 +437,7 @@ mod tests {
             s.register(&m);
             phases::execute(m);
         }
-        assert!(s.reserve_slot());
+        s.reserve_slot()?;
         phases::execute(MsgPtr::new(&s, 3, uapi::SYSMSG_OP_NOP as u8, Args::Nop)?);
         assert_eq!(s.counters().0, 4);
         s.abort();
@@ -446,18 +447,26 @@ mod tests {
         Ok(())
     }
 
-    /// The bound: the slot after the last is refused, and a freed slot can be taken again.
+    /// The bound is the process's soft limit; a refusal throttles, and the process may submit
+    /// again once it is down to its low-water mark.
     #[test]
     fn bounded() -> Result {
         let s = session()?;
-        for _ in 0..s.limit() {
-            assert!(s.reserve_slot());
+        let limit = s.process().limits().soft;
+        for _ in 0..limit {
+            s.reserve_slot()?;
         }
-        assert!(!s.reserve_slot());
+        assert_eq!(s.reserve_slot(), Err(EAGAIN));
         assert_eq!(s.poll_mask() & POLLOUT, 0);
         s.release_slot();
-        assert!(s.reserve_slot());
-        for _ in 0..s.limit() {
+        assert_eq!(s.reserve_slot(), Err(EAGAIN));
+        let mark = crate::limits::low_water_mark(limit, crate::limits::LOW_WATER.get() as u32);
+        for _ in mark..limit - 1 {
+            s.release_slot();
+        }
+        assert_eq!(s.poll_mask() & POLLOUT, POLLOUT);
+        s.reserve_slot()?;
+        for _ in 0..=mark {
             s.release_slot();
         }
         assert_eq!(s.counters().0, 0);

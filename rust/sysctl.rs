@@ -42,6 +42,11 @@ impl SysctlInt {
         self.value.load(Relaxed)
     }
 
+    /// Adds `delta` (a counter the module keeps, like `nr_inflight`); returns the old value.
+    pub(crate) fn fetch_add(&self, delta: i32) -> i32 {
+        self.value.fetch_add(delta, kernel::sync::atomic::Full)
+    }
+
     /// The allowed range.
     pub(crate) fn range(&self) -> (i32, i32) {
         (self.min, self.max)

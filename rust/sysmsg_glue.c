@@ -12,7 +12,12 @@
 #include <linux/hrtimer.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/pid.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 #include <linux/wait.h>
@@ -265,4 +270,64 @@ bool sysmsg_access_ok(unsigned long addr, unsigned long len)
 void sysmsg_cond_resched(void)
 {
 	cond_resched();
+}
+
+/*
+ * The process a limits ioctl names: @vpid in the caller's pid namespace, or
+ * the caller's own process for 0. Returns its thread group id in the initial
+ * pid namespace, -ESRCH if there is no such process, or -EPERM if the caller
+ * lacks the rights prlimit(2) requires for it (check_prlimit_permission():
+ * the target's real, effective and saved uids equal the caller's real uid,
+ * and likewise for gids, or CAP_SYS_RESOURCE in the target's user namespace).
+ */
+int sysmsg_limits_target(pid_t vpid)
+{
+	const struct cred *cred = current_cred(), *tcred;
+	struct task_struct *tsk;
+	struct pid *pid;
+	bool id_match;
+	int ret;
+
+	if (vpid < 0)
+		return -ESRCH;
+	if (vpid == 0)
+		return task_tgid_nr(current);
+	pid = find_get_pid(vpid);
+	tsk = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
+	put_pid(pid);
+	if (!tsk)
+		return -ESRCH;
+	ret = task_tgid_nr(tsk);
+	if (!same_thread_group(tsk, current)) {
+		rcu_read_lock();
+		tcred = __task_cred(tsk);
+		id_match = uid_eq(cred->uid, tcred->euid) && uid_eq(cred->uid, tcred->suid) &&
+			   uid_eq(cred->uid, tcred->uid) && gid_eq(cred->gid, tcred->egid) &&
+			   gid_eq(cred->gid, tcred->sgid) && gid_eq(cred->gid, tcred->gid);
+		if (!id_match && !ns_capable(tcred->user_ns, CAP_SYS_RESOURCE))
+			ret = -EPERM;
+		rcu_read_unlock();
+	}
+	put_task_struct(tsk);
+	return ret;
+}
+
+/* The pid in the caller's namespace of the process with thread group id @tgid
+ * in the initial namespace; 0 if it has none there. */
+pid_t sysmsg_tgid_vnr(pid_t tgid)
+{
+	struct pid *pid;
+	pid_t nr;
+
+	rcu_read_lock();
+	pid = find_pid_ns(tgid, &init_pid_ns);
+	nr = pid ? pid_vnr(pid) : 0;
+	rcu_read_unlock();
+	return nr;
+}
+
+/* capable(CAP_SYS_RESOURCE). */
+bool sysmsg_capable_sys_resource(void)
+{
+	return capable(CAP_SYS_RESOURCE);
 }

@@ -33,5 +33,8 @@ void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs);
 bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 bool sysmsg_access_ok(unsigned long addr, unsigned long len);
 void sysmsg_cond_resched(void);
+int sysmsg_limits_target(pid_t vpid);
+pid_t sysmsg_tgid_vnr(pid_t tgid);
+bool sysmsg_capable_sys_resource(void);
 
 #endif /* SYSMSG_GLUE_H */

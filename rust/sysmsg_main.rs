@@ -11,6 +11,8 @@ use kernel::prelude::*;
 mod context;
 mod file;
 mod glue;
+mod hysteresis;
+mod limits;
 mod message;
 mod miscdev;
 mod ops;
@@ -43,18 +45,27 @@ static VERSION: SysctlInt = SysctlInt::new(
     uapi::SYSMSG_ABI_VERSION as i32,
 );
 
+/// An entry of `/proc/sys/kernel/sysmsg/`.
+const fn entry(name: &'static CStr, value: &'static SysctlInt, access: Access) -> SysctlEntry {
+    SysctlEntry {
+        name,
+        value,
+        access,
+    }
+}
+
 /// The entries of `/proc/sys/kernel/sysmsg/`.
-const SYSCTLS: [SysctlEntry; 2] = [
-    SysctlEntry {
-        name: c"version",
-        value: &VERSION,
-        access: Access::ReadOnly,
-    },
-    SysctlEntry {
-        name: c"max_workers",
-        value: &context::MAX_WORKERS,
-        access: Access::ReadWrite,
-    },
+const SYSCTLS: [SysctlEntry; 10] = [
+    entry(c"version", &VERSION, Access::ReadOnly),
+    entry(c"max_workers", &context::MAX_WORKERS, Access::ReadWrite),
+    entry(c"max_per_process", &limits::MAX_PER_PROCESS, Access::ReadWrite),
+    entry(c"max_per_process_hard", &limits::MAX_PER_PROCESS_HARD, Access::ReadWrite),
+    entry(c"per_process_limits", &limits::PER_PROCESS_LIMITS, Access::ReadWrite),
+    entry(c"max_total", &limits::MAX_TOTAL, Access::ReadWrite),
+    entry(c"low_water", &limits::LOW_WATER, Access::ReadWrite),
+    entry(c"nr_inflight", &limits::NR_INFLIGHT, Access::ReadOnly),
+    entry(c"limit_hits", &limits::LIMIT_HITS, Access::ReadOnly),
+    entry(c"throttle_episodes", &limits::THROTTLE_EPISODES, Access::ReadOnly),
 ];
 
 /// The loaded module: the device and the sysctl directory.

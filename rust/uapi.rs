@@ -45,7 +45,10 @@ pod!(
     sysmsg_msg,
     sysmsg_reply,
     sysmsg_submit,
-    sysmsg_reap
+    sysmsg_reap,
+    sysmsg_limits,
+    sysmsg_proc_stats,
+    sysmsg_stats
 );
 
 /// `SYSMSG_IOC_GET_INFO`.
@@ -56,6 +59,15 @@ pub(crate) const SYSMSG_IOC_SUBMIT: u32 =
     _IOWR::<sysmsg_submit>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SUBMIT);
 /// `SYSMSG_IOC_REAP`.
 pub(crate) const SYSMSG_IOC_REAP: u32 = _IOWR::<sysmsg_reap>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_REAP);
+/// `SYSMSG_IOC_GET_LIMITS`.
+pub(crate) const SYSMSG_IOC_GET_LIMITS: u32 =
+    _IOWR::<sysmsg_limits>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_GET_LIMITS);
+/// `SYSMSG_IOC_SET_LIMITS`.
+pub(crate) const SYSMSG_IOC_SET_LIMITS: u32 =
+    _IOWR::<sysmsg_limits>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SET_LIMITS);
+/// `SYSMSG_IOC_PROC_STATS`.
+pub(crate) const SYSMSG_IOC_PROC_STATS: u32 =
+    _IOWR::<sysmsg_stats>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_PROC_STATS);
 
 #[kunit_tests(sysmsg_uapi)]
 mod tests {
@@ -85,6 +97,9 @@ mod tests {
         assert_eq!(core::mem::size_of::<sysmsg_reply>(), 32);
         assert_eq!(core::mem::size_of::<sysmsg_submit>(), 40);
         assert_eq!(core::mem::size_of::<sysmsg_reap>(), 40);
+        assert_eq!(core::mem::size_of::<sysmsg_limits>(), 40);
+        assert_eq!(core::mem::size_of::<sysmsg_proc_stats>(), 80);
+        assert_eq!(core::mem::size_of::<sysmsg_stats>(), 40);
         assert_eq!(core::mem::align_of::<sysmsg_msg>(), 8);
     }
 }

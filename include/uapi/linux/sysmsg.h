@@ -115,7 +115,8 @@ struct sysmsg_reply {
 
 /* Feature bits reported in sysmsg_info.features. */
 #define SYSMSG_FEATURE_POLL_ARM (1ULL << 0) /* pollable files wait, not workers */
-#define SYSMSG_FEATURES_ALL SYSMSG_FEATURE_POLL_ARM
+#define SYSMSG_FEATURE_LIMITS (1ULL << 1)   /* limits, hysteresis, SUBMIT_WAIT */
+#define SYSMSG_FEATURES_ALL (SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS)
 
 /*
  * struct sysmsg_info - what SYSMSG_IOC_GET_INFO reports.
@@ -127,7 +128,8 @@ struct sysmsg_reply {
  * @reply_size:  sizeof(struct sysmsg_reply).
  * @max_io_len:  SYSMSG_MAX_IO_LEN.
  * @queue_limit: how many messages the caller's process may have in flight
- *               on this file (accepted and not yet reaped).
+ *               (accepted and not yet reaped), over all its files: its
+ *               effective soft limit now.
  * @reserved:    zero.
  */
 struct sysmsg_info {
@@ -142,13 +144,20 @@ struct sysmsg_info {
 	__u64 reserved[3];
 };
 
-/* SYSMSG_IOC_SUBMIT: submit flags (none yet). */
+/*
+ * SYSMSG_IOC_SUBMIT flags.
+ * SYSMSG_SUBMIT_WAIT: when the process is throttled or at a limit, wait
+ * (interruptibly) until it may submit again instead of refusing with EAGAIN.
+ * Opt-in, because a process that waits for room while the replies that would
+ * make room are only reaped by itself deadlocks (see README, "Limits").
+ */
+#define SYSMSG_SUBMIT_WAIT (1U << 0)
 
 /*
  * struct sysmsg_submit - a batch for SYSMSG_IOC_SUBMIT.
  * @msgs:     struct sysmsg_msg array (in).
  * @count:    how many (in).
- * @flags:    zero (in).
+ * @flags:    SYSMSG_SUBMIT_WAIT or 0 (in).
  * @accepted: how many were accepted, from the first on (out).
  * @error:    0 if all were accepted, else the positive errno that refused
  *            message number @accepted (out).
@@ -186,9 +195,82 @@ struct sysmsg_reap {
 	__u64 reserved[2];
 };
 
+/*
+ * struct sysmsg_limits - a process's limits on messages in flight
+ * (SYSMSG_IOC_GET_LIMITS, SYSMSG_IOC_SET_LIMITS), RLIMIT-style.
+ * @pid:      0 for the caller's own process, else a process id (in the
+ *            caller's pid namespace) of a process that uses sysmsg (in).
+ * @flags:    SET_LIMITS: SYSMSG_LIMIT_SOFT and/or SYSMSG_LIMIT_HARD, which
+ *            of @soft/@hard to set; GET_LIMITS: zero (in).
+ * @soft:     the soft limit (in for SET with SYSMSG_LIMIT_SOFT; out).
+ * @hard:     the hard limit (in for SET with SYSMSG_LIMIT_HARD; out).
+ * @reserved: zero.
+ * Both ioctls write back the limits in force afterwards.
+ */
+struct sysmsg_limits {
+	__s32 pid;
+	__u32 flags;
+	__u64 soft;
+	__u64 hard;
+	__u64 reserved[2];
+};
+
+#define SYSMSG_LIMIT_SOFT (1U << 0)
+#define SYSMSG_LIMIT_HARD (1U << 1)
+
+/* sysmsg_proc_stats.flags: the process is throttled (hysteresis). */
+#define SYSMSG_PROC_THROTTLED (1U << 0)
+
+/*
+ * struct sysmsg_proc_stats - one process's counters (SYSMSG_IOC_PROC_STATS).
+ * @pid:               the process id (in the caller's pid namespace; 0 if
+ *                     it has none there).
+ * @flags:             SYSMSG_PROC_* bits.
+ * @inflight:          messages accepted and not yet reaped, over all files.
+ * @soft, @hard:       its limits in force.
+ * @peak_inflight:     the most it ever had in flight.
+ * @limit_hits:        messages refused because of a limit (its own or
+ *                     kernel.sysmsg.max_total) or while throttled.
+ * @throttle_episodes: times it became throttled.
+ * @submitted:         messages accepted.
+ * @reserved:          zero.
+ */
+struct sysmsg_proc_stats {
+	__s32 pid;
+	__u32 flags;
+	__u64 inflight;
+	__u64 soft;
+	__u64 hard;
+	__u64 peak_inflight;
+	__u64 limit_hits;
+	__u64 throttle_episodes;
+	__u64 submitted;
+	__u64 reserved[2];
+};
+
+/*
+ * struct sysmsg_stats - SYSMSG_IOC_PROC_STATS: every process using sysmsg.
+ * @procs:    struct sysmsg_proc_stats array (in).
+ * @max:      its length (in; 0 to only count).
+ * @count:    how many were stored (out).
+ * @total:    how many processes use sysmsg (out).
+ * @reserved: zero.
+ */
+struct sysmsg_stats {
+	__u64 procs;
+	__u32 max;
+	__u32 count;
+	__u32 total;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
 #define SYSMSG_IOC_NR_GET_INFO (SYSMSG_IOC_NR_BASE + 0)
 #define SYSMSG_IOC_NR_SUBMIT (SYSMSG_IOC_NR_BASE + 1)
 #define SYSMSG_IOC_NR_REAP (SYSMSG_IOC_NR_BASE + 2)
+#define SYSMSG_IOC_NR_GET_LIMITS (SYSMSG_IOC_NR_BASE + 3)
+#define SYSMSG_IOC_NR_SET_LIMITS (SYSMSG_IOC_NR_BASE + 4)
+#define SYSMSG_IOC_NR_PROC_STATS (SYSMSG_IOC_NR_BASE + 5)
 
 #define SYSMSG_IOC_GET_INFO \
 	_IOR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_GET_INFO, struct sysmsg_info)
@@ -196,5 +278,11 @@ struct sysmsg_reap {
 	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SUBMIT, struct sysmsg_submit)
 #define SYSMSG_IOC_REAP \
 	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_REAP, struct sysmsg_reap)
+#define SYSMSG_IOC_GET_LIMITS \
+	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_GET_LIMITS, struct sysmsg_limits)
+#define SYSMSG_IOC_SET_LIMITS \
+	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SET_LIMITS, struct sysmsg_limits)
+#define SYSMSG_IOC_PROC_STATS \
+	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_PROC_STATS, struct sysmsg_stats)
 
 #endif /* _UAPI_LINUX_SYSMSG_H */
