@@ -168,7 +168,7 @@ impl SysmsgFile {
         let (mut reader, mut writer) =
             UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_stats>()).reader_writer();
         let mut req: sysmsg_stats = reader.read()?;
-        if req.count != 0 || req.total != 0 || req.reserved0 != 0 || req.reserved != [0; 2] {
+        if req.reserved0 != 0 || req.reserved != [0; 2] {
             return Err(EINVAL);
         }
         let procs = self.ctx.processes.snapshot(req.max as usize)?;
