@@ -3,7 +3,8 @@
  * `make demo`: asynchronous system-call messages at work, narrated. One batch
  * of sleeps and pipe reads is submitted at once; the replies are printed as
  * they arrive, out of submission order. Then a batch with a bad message in
- * it, the synchronous helpers, and what the device shows about itself.
+ * it, the synchronous helpers, a per-process limit of 2 with the library's
+ * fallback, and what the device shows about itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -185,6 +186,100 @@ static void synchronous(struct sysmsg *s)
 	printf("submitted %llu, reaped %llu through this struct sysmsg\n", s->submitted, s->reaped);
 }
 
+/* A kernel.sysmsg.<name> sysctl: its value, or -1. */
+static long long sysctl_read(const char *name)
+{
+	char path[128], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/kernel/sysmsg/%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtoll(buf, NULL, 10);
+}
+
+/* Writes a kernel.sysmsg.<name> sysctl: 0 or -errno. */
+static int sysctl_write(const char *name, long long v)
+{
+	char path[128], buf[32];
+	int fd, n, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/kernel/sysmsg/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%lld\n", v);
+	if (write(fd, buf, n) != n)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static void limits(struct sysmsg *s)
+{
+	struct __kernel_timespec ms20 = { 0, 20000000 };
+	unsigned long long async0 = s->async_ops, sync0 = s->sync_ops;
+	struct sysmsg_proc_stats st;
+	struct sysmsg_reply r[8];
+	struct sysmsg_info info;
+	__u64 soft = 0, hard = 0;
+	long long ppl, t0;
+	int i, n, got = 0;
+
+	printf("\n== Limits: a soft limit of 2 messages in flight, and the library's fallback ==\n");
+	if (sysmsg_get_info(s, &info) < 0 || !(info.features & SYSMSG_FEATURE_LIMITS)) {
+		printf("(the module has no SYSMSG_FEATURE_LIMITS)\n");
+		return;
+	}
+	sysmsg_get_limits(s, 0, &soft, &hard);
+	printf("this process may have %llu messages in flight over all its files (hard limit %llu)\n",
+	       (unsigned long long)soft, (unsigned long long)hard);
+	ppl = sysctl_read("per_process_limits");
+	n = sysctl_write("per_process_limits", 1);
+	if (n < 0) {
+		printf("(kernel.sysmsg.per_process_limits cannot be set: %s)\n", strerror(-n));
+		return;
+	}
+	n = sysmsg_set_limits(s, 0, SYSMSG_LIMIT_SOFT, 2, 0);
+	printf("kernel.sysmsg.per_process_limits = 1 (root lets processes set their own limits);\n"
+	       "SYSMSG_IOC_SET_LIMITS: soft limit 2: %s\n", n ? strerror(-n) : "done");
+	if (!n) {
+		for (i = 0; i < 6; i++)
+			sysmsg_prep_nanosleep(sysmsg_get_msg(s), &ms20, 0, 20 + i);
+		t0 = now_ms();
+		n = sysmsg_submit(s);
+		printf("6 sleeps of 20 ms (tags 20-25) in one sysmsg_submit: %d accepted after %lld ms:\n"
+		       "  %llu by the kernel; it refused the 3rd with EAGAIN, so the library slept the other %llu\n"
+		       "  in the caller, one after the other, and queued their replies itself\n",
+		       n, now_ms() - t0, s->async_ops - async0, s->sync_ops - sync0);
+		if (sysmsg_proc_stats_pid(s, 0, &st) == 0)
+			printf("SYSMSG_IOC_PROC_STATS: inflight %llu, throttled %s (until down to the low-water mark, 1),\n"
+			       "  limit_hits %llu, throttle_episodes %llu, peak_inflight %llu\n",
+			       (unsigned long long)st.inflight,
+			       st.flags & SYSMSG_PROC_THROTTLED ? "yes" : "no",
+			       (unsigned long long)st.limit_hits,
+			       (unsigned long long)st.throttle_episodes,
+			       (unsigned long long)st.peak_inflight);
+		printf("replies, as sysmsg_wait hands them out (the library's first):");
+		while (got < 6 && (n = sysmsg_wait(s, r, 8)) > 0) {
+			for (i = 0; i < n; i++)
+				printf(" %llu", (unsigned long long)r[i].tag);
+			got += n;
+		}
+		printf("\nfallback mode ends at the next submit once poll() reports POLLOUT again\n");
+		sysmsg_set_limits(s, 0, SYSMSG_LIMIT_SOFT, soft, 0);
+	}
+	if (ppl >= 0)
+		sysctl_write("per_process_limits", ppl);
+}
+
 int main(void)
 {
 	struct sysmsg_info info;
@@ -213,6 +308,7 @@ int main(void)
 		return 1;
 	refused(&s);
 	synchronous(&s);
+	limits(&s);
 
 	printf("\n== The open file ==\n");
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", s.fd);

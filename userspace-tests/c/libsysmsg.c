@@ -6,9 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libsysmsg.h"
@@ -20,7 +25,7 @@ int sysmsg_open_fd(struct sysmsg *s, int fd, unsigned int batch_entries, int fla
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
-	if (flags) {
+	if (flags & ~(int)SYSMSG_LIB_FLAGS_ALL) {
 		sysmsg_close(s);
 		return -EINVAL;
 	}
@@ -42,7 +47,7 @@ int sysmsg_open(struct sysmsg *s, unsigned int batch_entries, int flags)
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
-	if (flags)
+	if (flags & ~(int)SYSMSG_LIB_FLAGS_ALL)
 		return -EINVAL;
 	fd = open(SYSMSG_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -95,11 +100,269 @@ void sysmsg_batch_drop(struct sysmsg *s, unsigned int n)
 	s->batch_count -= n;
 }
 
-int sysmsg_submit_msgs(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned int n,
-		       int *err)
+/*
+ * One SYSMSG_IOC_SUBMIT of @n (>= 1) messages: the number the kernel
+ * accepted, or -errno if it accepted none; *@err is the errno that refused
+ * message number <accepted> (0 if all were accepted).
+ */
+static int sysmsg_kernel_submit(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned int n,
+				int *err)
 {
 	struct sysmsg_submit sub;
 	int ret;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.msgs = (__u64)(uintptr_t)msgs;
+	sub.count = n;
+	ret = ioctl(s->fd, SYSMSG_IOC_SUBMIT, &sub);
+	if (ret < 0) {
+		*err = errno;
+		return -errno;
+	}
+	s->submitted += ret;
+	s->async_ops += ret;
+	*err = ret < (int)n ? sub.error : 0;
+	return ret;
+}
+
+/*
+ * Whether to hand messages to the kernel: always outside fallback mode; in
+ * it, once the device reports POLLOUT again (which ends fallback mode).
+ */
+static int sysmsg_may_submit(struct sysmsg *s)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+
+	if (!s->fallback)
+		return 1;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT)) {
+		s->fallback = 0;
+		return 1;
+	}
+	return 0;
+}
+
+static void sysmsg_enter_fallback(struct sysmsg *s)
+{
+	if (!s->fallback) {
+		s->fallback = 1;
+		s->fallbacks++;
+	}
+}
+
+/* The ABI's EINVAL rules (what the kernel checks first at submit): 0 or EINVAL. */
+static int sysmsg_msg_check(const struct sysmsg_msg *m)
+{
+	/* Fields each opcode uses. */
+	enum { FD = 1, ADDR = 2, LEN = 4, OFF = 8, OPF = 16 };
+	static const unsigned char uses[SYSMSG_OP_COUNT] = {
+		[SYSMSG_OP_NOP] = 0,
+		[SYSMSG_OP_NANOSLEEP] = ADDR | OPF,
+		[SYSMSG_OP_READ] = FD | ADDR | LEN,
+		[SYSMSG_OP_WRITE] = FD | ADDR | LEN,
+		[SYSMSG_OP_PREAD] = FD | ADDR | LEN | OFF,
+		[SYSMSG_OP_PWRITE] = FD | ADDR | LEN | OFF,
+		[SYSMSG_OP_FSYNC] = FD,
+		[SYSMSG_OP_FDATASYNC] = FD,
+	};
+	unsigned int u;
+
+	if (m->flags || m->reserved0 || m->reserved1 || m->reserved[0] || m->reserved[1] ||
+	    m->opcode >= SYSMSG_OP_COUNT)
+		return EINVAL;
+	u = uses[m->opcode];
+	if ((!(u & FD) && m->fd) || (!(u & ADDR) && m->addr) || (!(u & LEN) && m->len) ||
+	    (!(u & OFF) && m->offset) || (!(u & OPF) && m->op_flags) || m->offset < 0)
+		return EINVAL;
+	switch (m->opcode) {
+	case SYSMSG_OP_NANOSLEEP:
+		return m->op_flags & ~SYSMSG_SLEEP_ABSTIME ? EINVAL : 0;
+	case SYSMSG_OP_READ:
+	case SYSMSG_OP_PREAD:
+		return m->len > (__u64)SSIZE_MAX ? EINVAL : 0;
+	case SYSMSG_OP_WRITE:
+	case SYSMSG_OP_PWRITE:
+		return m->len > SYSMSG_MAX_IO_LEN ? EINVAL : 0;
+	}
+	return 0;
+}
+
+/*
+ * Whether [@addr, @addr + @len) lies in the user half of the address space
+ * (the kernel's access_ok() at submit, approximately: the top bit clear).
+ */
+static int sysmsg_user_range(__u64 addr, __u64 len)
+{
+	const __u64 top = sizeof(void *) == 8 ? 1ULL << 63 : (__u64)UINTPTR_MAX + 1;
+
+	return addr <= top && len <= top - addr;
+}
+
+/*
+ * write(2) or pwrite(2) that answers EPIPE without a SIGPIPE, as a message
+ * does: the signal is blocked around the call and, if the call raised it
+ * (it was not pending before), taken back. Retries on EINTR.
+ */
+static ssize_t sysmsg_write_nosig(int fd, const void *buf, size_t len, off_t off, int positional)
+{
+	sigset_t pipe_set, old, pending;
+	struct timespec zero = { 0, 0 };
+	int was_pending, saved;
+	ssize_t ret;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	sigemptyset(&pending);
+	sigpending(&pending);
+	was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	do {
+		ret = positional ? pwrite(fd, buf, len, off) : write(fd, buf, len);
+	} while (ret < 0 && errno == EINTR);
+	saved = errno;
+	if (ret < 0 && saved == EPIPE && !was_pending) {
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return ret;
+}
+
+/* clock_nanosleep(2) on CLOCK_MONOTONIC with a struct __kernel_timespec. */
+static long sysmsg_clock_nanosleep(int flags, const struct __kernel_timespec *req,
+				   struct __kernel_timespec *rem)
+{
+#ifdef SYS_clock_nanosleep_time64
+	return syscall(SYS_clock_nanosleep_time64, CLOCK_MONOTONIC, flags, req, rem);
+#else
+	return syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, flags, req, rem);
+#endif
+}
+
+/*
+ * Performs message @m with the real system call, in the caller. Returns the
+ * reply's result (what the call returned, or -errno); sets *@refuse to the
+ * errno with which the kernel would have refused the message at submit (then
+ * there is no reply, and nothing or nothing observable was done), else 0.
+ */
+static __s64 sysmsg_perform(const struct sysmsg_msg *m, int *refuse)
+{
+	void *addr = (void *)(uintptr_t)m->addr;
+	struct __kernel_timespec left;
+	const struct __kernel_timespec *req;
+	__u64 len = m->len;
+	ssize_t ret;
+	int flags;
+
+	*refuse = sysmsg_msg_check(m);
+	if (*refuse)
+		return 0;
+	switch (m->opcode) {
+	case SYSMSG_OP_NOP:
+		return 0;
+	case SYSMSG_OP_NANOSLEEP:
+		/* The system call reads and checks the timespec: EFAULT, EINVAL refuse. */
+		flags = m->op_flags & SYSMSG_SLEEP_ABSTIME ? TIMER_ABSTIME : 0;
+		req = addr;
+		while (sysmsg_clock_nanosleep(flags, req, flags ? NULL : &left) < 0) {
+			if (errno != EINTR) {
+				*refuse = errno;
+				return 0;
+			}
+			if (!flags)
+				req = &left;
+		}
+		return 0;
+	case SYSMSG_OP_READ:
+	case SYSMSG_OP_PREAD:
+		if (len > SYSMSG_MAX_IO_LEN)
+			len = SYSMSG_MAX_IO_LEN;
+		if (!sysmsg_user_range(m->addr, len)) {
+			/*
+			 * The kernel checks the file (EBADF, ESPIPE) before the
+			 * buffer (EFAULT); a read of 0 bytes checks just the file.
+			 */
+			ret = m->opcode == SYSMSG_OP_READ ? read(m->fd, addr, 0)
+							 : pread(m->fd, addr, 0, m->offset);
+			*refuse = ret < 0 ? errno : EFAULT;
+			return 0;
+		}
+		do {
+			ret = m->opcode == SYSMSG_OP_READ ? read(m->fd, addr, len)
+							 : pread(m->fd, addr, len, m->offset);
+		} while (ret < 0 && errno == EINTR);
+		if (ret < 0 && (errno == EBADF || errno == ESPIPE))
+			*refuse = errno;
+		return ret < 0 ? -errno : ret;
+	case SYSMSG_OP_WRITE:
+	case SYSMSG_OP_PWRITE:
+		ret = sysmsg_write_nosig(m->fd, addr, len, m->offset,
+					 m->opcode == SYSMSG_OP_PWRITE);
+		/* The kernel copies the data at submit: a bad buffer refuses. */
+		if (ret < 0 && (errno == EBADF || errno == ESPIPE || errno == EFAULT))
+			*refuse = errno;
+		return ret < 0 ? -errno : ret;
+	case SYSMSG_OP_FSYNC:
+	case SYSMSG_OP_FDATASYNC:
+		do {
+			ret = m->opcode == SYSMSG_OP_FSYNC ? fsync(m->fd) : fdatasync(m->fd);
+		} while (ret < 0 && errno == EINTR);
+		if (ret < 0 && errno == EBADF)
+			*refuse = EBADF;
+		return ret < 0 ? -errno : 0;
+	}
+	*refuse = EINVAL;
+	return 0;
+}
+
+static int sysmsg_backlog_reserve(struct sysmsg *s, unsigned int want);
+
+/*
+ * The fallback: performs @msgs[0..@n) in order, each reply going to the
+ * backlog, until one is refused (*@err: its errno, else 0). Returns how many
+ * were performed.
+ */
+static unsigned int sysmsg_perform_msgs(struct sysmsg *s, const struct sysmsg_msg *msgs,
+					unsigned int n, int *err)
+{
+	struct sysmsg_reply *r;
+	unsigned int i;
+	int refuse;
+	__s64 res;
+
+	for (i = 0; i < n; i++) {
+		/* Room first: a reply that has no place must not be produced. */
+		if (sysmsg_backlog_reserve(s, 1) < 0) {
+			*err = ENOMEM;
+			return i;
+		}
+		res = sysmsg_perform(&msgs[i], &refuse);
+		if (refuse) {
+			*err = refuse;
+			return i;
+		}
+		s->sync_ops++;
+		if (sysmsg_tag_is_lib(msgs[i].tag)) {
+			/* As sysmsg_wait() drops the kernel's replies with such tags. */
+			s->dropped++;
+			continue;
+		}
+		r = &s->backlog[s->backlog_head + s->backlog_count++];
+		memset(r, 0, sizeof(*r));
+		r->tag = msgs[i].tag;
+		r->result = res;
+		r->opcode = msgs[i].opcode;
+	}
+	*err = 0;
+	return n;
+}
+
+int sysmsg_submit_msgs(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned int n,
+		       int *err)
+{
+	unsigned int done = 0;
+	int e = 0, ret;
 
 	if (err)
 		*err = 0;
@@ -109,22 +372,19 @@ int sysmsg_submit_msgs(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned
 	if (n > INT_MAX)
 		n = INT_MAX;
 
-	memset(&sub, 0, sizeof(sub));
-	sub.msgs = (__u64)(uintptr_t)msgs;
-	sub.count = n;
-	ret = ioctl(s->fd, SYSMSG_IOC_SUBMIT, &sub);
-	if (ret < 0) {
-		ret = -errno;
-		s->submit_error = -ret;
-		if (err)
-			*err = -ret;
-		return ret;
+	if (sysmsg_may_submit(s)) {
+		ret = sysmsg_kernel_submit(s, msgs, n, &e);
+		done = ret > 0 ? (unsigned int)ret : 0;
+		if (done == n || e != EAGAIN || (s->flags & SYSMSG_LIB_NO_FALLBACK))
+			goto out;
+		sysmsg_enter_fallback(s);
 	}
-	s->submitted += ret;
-	s->submit_error = ret < (int)n ? sub.error : 0;
+	done += sysmsg_perform_msgs(s, msgs + done, n - done, &e);
+out:
+	s->submit_error = done < n ? e : 0;
 	if (err)
 		*err = s->submit_error;
-	return ret;
+	return done ? (int)done : -e;
 }
 
 int sysmsg_submit(struct sysmsg *s)
@@ -279,13 +539,20 @@ static __s64 sysmsg_sync(struct sysmsg *s, struct sysmsg_msg *m)
 {
 	struct sysmsg_reply r[SYSMSG_SYNC_REAP];
 	__s64 result = 0;
-	int found = 0;
+	int found = 0, err;
 	__u64 tag;
 	int i, n;
 
 	tag = SYSMSG_TAG_LIB_BASE | (s->sync_seq++ & ~SYSMSG_TAG_LIB_BASE);
 	m->tag = tag;
-	n = sysmsg_submit_msgs(s, m, 1, NULL);
+	if (!sysmsg_may_submit(s))
+		goto direct;
+	n = sysmsg_kernel_submit(s, m, 1, &err);
+	if (n == -EAGAIN && !(s->flags & SYSMSG_LIB_NO_FALLBACK)) {
+		sysmsg_enter_fallback(s);
+		goto direct;
+	}
+	s->submit_error = err;
 	if (n < 0)
 		return n;
 
@@ -310,6 +577,15 @@ static __s64 sysmsg_sync(struct sysmsg *s, struct sysmsg_msg *m)
 			}
 		}
 	}
+	return result;
+
+direct:
+	/* The fallback: the system call itself, in the caller. */
+	result = sysmsg_perform(m, &err);
+	s->submit_error = err;
+	if (err)
+		return -err;
+	s->sync_ops++;
 	return result;
 }
 
@@ -386,4 +662,85 @@ int sysmsg_nop_sync(struct sysmsg *s)
 
 	sysmsg_prep_nop(&m, 0);
 	return (int)sysmsg_sync_ret(sysmsg_sync(s, &m));
+}
+
+int sysmsg_get_limits(struct sysmsg *s, pid_t pid, __u64 *soft, __u64 *hard)
+{
+	struct sysmsg_limits l;
+
+	memset(&l, 0, sizeof(l));
+	l.pid = pid;
+	if (ioctl(s->fd, SYSMSG_IOC_GET_LIMITS, &l) < 0)
+		return -errno;
+	if (soft)
+		*soft = l.soft;
+	if (hard)
+		*hard = l.hard;
+	return 0;
+}
+
+int sysmsg_set_limits(struct sysmsg *s, pid_t pid, unsigned int flags, __u64 soft, __u64 hard)
+{
+	struct sysmsg_limits l;
+
+	memset(&l, 0, sizeof(l));
+	l.pid = pid;
+	l.flags = flags;
+	l.soft = soft;
+	l.hard = hard;
+	if (ioctl(s->fd, SYSMSG_IOC_SET_LIMITS, &l) < 0)
+		return -errno;
+	return 0;
+}
+
+int sysmsg_proc_stats(struct sysmsg *s, struct sysmsg_proc_stats *procs, unsigned int max,
+		      unsigned int *total)
+{
+	struct sysmsg_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.procs = (__u64)(uintptr_t)procs;
+	st.max = max;
+	if (ioctl(s->fd, SYSMSG_IOC_PROC_STATS, &st) < 0)
+		return -errno;
+	if (total)
+		*total = st.total;
+	return (int)st.count;
+}
+
+int sysmsg_proc_stats_pid(struct sysmsg *s, pid_t pid, struct sysmsg_proc_stats *st)
+{
+	struct sysmsg_proc_stats *procs = NULL;
+	unsigned int total = 0, max, i;
+	int n, tries, ret = -ESRCH;
+
+	if (!pid)
+		pid = getpid();
+	n = sysmsg_proc_stats(s, NULL, 0, &total);
+	if (n < 0)
+		return n;
+	/* Processes may come meanwhile: ask again with more room if they did. */
+	for (tries = 0; tries < 8; tries++) {
+		max = total + 16;
+		free(procs);
+		procs = calloc(max, sizeof(*procs));
+		if (!procs)
+			return -ENOMEM;
+		n = sysmsg_proc_stats(s, procs, max, &total);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		for (i = 0; i < (unsigned int)n; i++) {
+			if (procs[i].pid == pid) {
+				*st = procs[i];
+				free(procs);
+				return 0;
+			}
+		}
+		if (total <= max)
+			break;
+	}
+	free(procs);
+	return ret;
 }

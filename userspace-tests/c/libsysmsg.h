@@ -26,7 +26,47 @@
  * writes it: a timespec (NANOSLEEP) and the data of a WRITE/PWRITE are
  * copied in while the submitting call runs, so they may be reused once it
  * has returned; the buffer of a READ/PREAD is written when its reply is
- * reaped, so it must stay valid (and untouched) until then.
+ * reaped, so it must stay valid (and untouched) until then. (In the fallback
+ * below it is written earlier, while the submitting call runs.)
+ *
+ * The fallback (docs/limits.md, "The fallback in the libraries"): when the
+ * kernel refuses a message with EAGAIN (the process is at a limit, or it is
+ * throttled), the library performs that message and every later one of the
+ * same submit *synchronously in the calling thread*, with the real system
+ * call (read, write, pread, pwrite, fsync, fdatasync, clock_nanosleep; a
+ * NOP is 0), and queues a reply of the same shape (tag, opcode, result or
+ * -errno) in the backlog, where sysmsg_wait()/sysmsg_peek() hand it out like
+ * a reply from the kernel. The struct then stays in *fallback mode*: every
+ * submit performs its messages synchronously, without asking the kernel,
+ * until poll() reports POLLOUT on the device again (checked once at the
+ * start of every submit). The *_sync() helpers fall back the same way. So a
+ * program never waits for room at any limit >= 1 (it may still block in a
+ * system call, as it would without sysmsg). A message the backlog has no
+ * memory for is refused with ENOMEM (nothing is done). What differs:
+ *  - a synchronous message blocks the caller for as long as the system call
+ *    takes (a READ of an empty pipe waits for data in the caller; a READ
+ *    that only a later message of the same thread would satisfy waits
+ *    forever, as the system call would);
+ *  - messages are performed in order, one after the other;
+ *  - the data of a READ/PREAD is in the buffer when the submit returns
+ *    (the kernel writes it at reap); the length is clamped to
+ *    SYSMSG_MAX_IO_LEN as the kernel clamps it;
+ *  - a WRITE to a pipe or socket without reader answers -EPIPE as a message
+ *    does: SIGPIPE is held back and discarded;
+ *  - the system call's own semantics apply where the kernel's differ: a
+ *    blocking pipe/socket WRITE completes in full (a message may be short),
+ *    files with only legacy ->read/->write methods work (a message answers
+ *    -EINVAL);
+ *  - what the kernel refuses at submit (no reply) is refused here too:
+ *    every EINVAL rule of the ABI is checked first, and a system call that
+ *    fails with EBADF or ESPIPE (any operation), EFAULT (a sleep's timespec,
+ *    a write's data, a read's buffer outside the user address range) or
+ *    EINVAL (a sleep) refuses the message, stops the submit there and is
+ *    reported as the kernel would report it. A synchronous READ into a
+ *    user buffer that is not mapped replies -EFAULT, as writeback does.
+ * sysmsg_open() with SYSMSG_LIB_NO_FALLBACK turns the fallback off: EAGAIN
+ * is then returned to the caller like every other refusal. s->async_ops
+ * and s->sync_ops count the messages that went each way.
  */
 #ifndef LIBSYSMSG_H
 #define LIBSYSMSG_H
@@ -44,6 +84,14 @@ extern "C" {
 
 /* Tags from this value up are the library's own (see above). */
 #define SYSMSG_TAG_LIB_BASE 0xffff000000000000ULL
+
+/*
+ * sysmsg_open() flags.
+ * SYSMSG_LIB_NO_FALLBACK: never perform messages synchronously; a message the
+ * kernel refuses with EAGAIN is reported like any other refusal.
+ */
+#define SYSMSG_LIB_NO_FALLBACK (1U << 0)
+#define SYSMSG_LIB_FLAGS_ALL SYSMSG_LIB_NO_FALLBACK
 
 /* True if @tag is reserved for the library. */
 static inline int sysmsg_tag_is_lib(__u64 tag)
@@ -66,11 +114,21 @@ static inline int sysmsg_tag_is_lib(__u64 tag)
  *                 (including those now in the backlog).
  * @dropped:       replies of abandoned synchronous messages that were
  *                 discarded (see sysmsg_read_sync()).
+ * @flags:         the sysmsg_open() flags (SYSMSG_LIB_*).
+ * @fallback:      1 while in fallback mode (see above), else 0.
+ * @async_ops:     messages performed asynchronously: accepted by the kernel
+ *                 (the same count as @submitted, including the messages of
+ *                 the *_sync() helpers).
+ * @sync_ops:      messages performed synchronously by the fallback
+ *                 (including those of the *_sync() helpers; not messages it
+ *                 refused).
+ * @fallbacks:     times this struct entered fallback mode.
  * The fields are readable; change them only through the functions below.
  */
 struct sysmsg {
 	int fd;
 	unsigned int flags;
+	int fallback;
 
 	struct sysmsg_msg *batch;
 	unsigned int batch_entries;
@@ -86,13 +144,16 @@ struct sysmsg {
 	unsigned long long submitted;
 	unsigned long long reaped;
 	unsigned long long dropped;
+	unsigned long long async_ops;
+	unsigned long long sync_ops;
+	unsigned long long fallbacks;
 };
 
 /*
  * sysmsg_open - open SYSMSG_DEVICE_PATH (O_RDWR | O_CLOEXEC) into @s.
  * @batch_entries: room of the local batch (0 is allowed: then only
  *                 sysmsg_submit_msgs() and the *_sync() helpers submit).
- * @flags:         reserved, must be 0.
+ * @flags:         0 or SYSMSG_LIB_NO_FALLBACK (other bits: -EINVAL).
  * Returns 0, or -errno (@s is then left closed: s->fd == -1).
  */
 int sysmsg_open(struct sysmsg *s, unsigned int batch_entries, int flags);
@@ -139,6 +200,12 @@ void sysmsg_batch_drop(struct sysmsg *s, unsigned int n);
  * after it move to its front, so they can be inspected, fixed, dropped
  * (sysmsg_batch_drop()) or submitted again. s->submit_error tells why the
  * first remaining one was refused (0 if all were accepted).
+ * With the fallback (the default), a message refused with EAGAIN and those
+ * after it are performed synchronously and count as accepted: their
+ * replies are in the backlog when this returns. EAGAIN is then never
+ * reported; the fallback refuses messages only as the kernel would refuse
+ * them for other reasons (see above), or with ENOMEM when the backlog
+ * cannot grow.
  * Returns the number accepted (0 for an empty batch), or -errno of the
  * first message if none was accepted.
  */
@@ -183,6 +250,40 @@ static inline unsigned int sysmsg_backlog_count(const struct sysmsg *s)
 	return s->backlog_count;
 }
 
+/* sysmsg_in_fallback - 1 while @s performs messages synchronously. */
+static inline int sysmsg_in_fallback(const struct sysmsg *s)
+{
+	return s->fallback;
+}
+
+/*
+ * Limits (docs/limits.md). @pid is 0 for the caller's own process, else a
+ * process id (the rights prlimit(2) needs). They return 0 or -errno.
+ * sysmsg_get_limits - SYSMSG_IOC_GET_LIMITS: the limits in force into
+ *   *@soft and *@hard (either may be NULL).
+ * sysmsg_set_limits - SYSMSG_IOC_SET_LIMITS: @flags is SYSMSG_LIMIT_SOFT
+ *   and/or SYSMSG_LIMIT_HARD, which of @soft/@hard to set (EPERM while
+ *   kernel.sysmsg.per_process_limits is 0).
+ */
+int sysmsg_get_limits(struct sysmsg *s, pid_t pid, __u64 *soft, __u64 *hard);
+int sysmsg_set_limits(struct sysmsg *s, pid_t pid, unsigned int flags, __u64 soft, __u64 hard);
+
+/*
+ * sysmsg_proc_stats - SYSMSG_IOC_PROC_STATS: the counters of up to @max
+ * processes using sysmsg into @procs (NULL with @max 0 only counts); stores
+ * how many processes use sysmsg in *@total if @total is not NULL. Returns
+ * the number stored, or -errno.
+ */
+int sysmsg_proc_stats(struct sysmsg *s, struct sysmsg_proc_stats *procs, unsigned int max,
+		      unsigned int *total);
+
+/*
+ * sysmsg_proc_stats_pid - the counters of process @pid (0: the caller's)
+ * into *@st. Returns 0, -ESRCH if that process does not use sysmsg, or
+ * -errno.
+ */
+int sysmsg_proc_stats_pid(struct sysmsg *s, pid_t pid, struct sysmsg_proc_stats *st);
+
 /*
  * Synchronous helpers: each submits one message with a tag reserved for the
  * library (so it cannot be mistaken for one of the caller's) and waits for
@@ -190,7 +291,9 @@ static inline unsigned int sysmsg_backlog_count(const struct sysmsg *s)
  * the backlog, to be handed out by the next sysmsg_wait()/sysmsg_peek().
  * They return what the system call would: the count or 0, or -1 with errno
  * set, both when the message is refused at submit and when the operation
- * fails. Once the message is accepted they wait for its reply through
+ * fails. In fallback mode, or when the kernel refuses the message with
+ * EAGAIN, they perform the system call directly (unless the struct was
+ * opened with SYSMSG_LIB_NO_FALLBACK: then -1 and EAGAIN). Once the message is accepted they wait for its reply through
  * signals (an operation in flight cannot be taken back, and its result, e.g.
  * data read from a pipe, must not be lost); if waiting fails otherwise
  * (ENOMEM for the backlog), the message is abandoned and its reply will be

@@ -34,6 +34,18 @@ static int tap_ok(int cond, const char *fmt, ...)
 	return cond;
 }
 
+/*
+ * The condition is evaluated before the message's arguments (a function's
+ * arguments are evaluated in no fixed order, and gcc reads them right to
+ * left): tap_ok(get(&v) == 0 && v == 1, "v is %d", v) prints the v it
+ * checked, not the one before the call.
+ */
+#define tap_ok(cond, ...)                                 \
+	({                                                \
+		int tap_cond_ = !!(cond);                 \
+		(tap_ok)(tap_cond_, __VA_ARGS__);         \
+	})
+
 /* Checks that a call failed with -1 and the expected errno. */
 #define tap_errno(call, want, ...)                                  \
 	({                                                          \

@@ -227,9 +227,9 @@ static void test_nonblock(void)
 		memset(&sub, 0, sizeof(sub));
 		sub.msgs = (__u64)(uintptr_t)&m;
 		sub.count = 1;
-		sub.flags = 1;
+		sub.flags = SYSMSG_SUBMIT_WAIT << 1;
 		tap_errno(ioctl(devfd, SYSMSG_IOC_SUBMIT, &sub), EINVAL,
-			  "SUBMIT with flags != 0: EINVAL");
+			  "SUBMIT with an unknown flag: EINVAL");
 		sub.flags = 0;
 		sub.reserved[0] = 1;
 		tap_errno(ioctl(devfd, SYSMSG_IOC_SUBMIT, &sub), EINVAL,
@@ -528,7 +528,13 @@ static void test_threads(void)
 	tap_ok(no_reply_for(devfd, 50), "and nothing more");
 }
 
-/* The per-process queue limit; last, on a file of its own, closed at the end. */
+/*
+ * The per-process queue limit; last, on a file of its own, closed at the end.
+ * With SYSMSG_FEATURE_LIMITS (docs/limits.md) the refusal also throttles the
+ * process: with the limit L and low_water 50 it may submit again only once
+ * it is down to floor(L / 2) messages in flight, so reaping one reply does
+ * not make room then (test_limits checks the exact points).
+ */
 static void test_queue_full(void)
 {
 	struct __kernel_timespec ts = kts_ms(300 * 1000);
@@ -536,14 +542,19 @@ static void test_queue_full(void)
 	struct sysmsg_msg *m, extra[3];
 	struct sysmsg_reply r;
 	struct sysmsg_info info;
-	unsigned int limit, total = 0, chunk = 1024, i;
-	int fd, n, err = 0;
+	struct sysmsg_proc_stats st;
+	unsigned int limit, inflight, total = 0, chunk = 1024, i;
+	int fd, n, err = 0, limits;
 	long long t0;
 
 	fd = dev_open();
 	if (!tap_ok(fd >= 0 && ioctl(fd, SYSMSG_IOC_GET_INFO, &info) == 0, "queue limit: open, GET_INFO"))
 		return;
 	limit = info.queue_limit;
+	inflight = limit;
+	limits = !!(info.features & SYSMSG_FEATURE_LIMITS);
+	diag("queue_limit %u, %s", limit,
+	     limits ? "SYSMSG_FEATURE_LIMITS: a refusal throttles" : "no SYSMSG_FEATURE_LIMITS");
 	if (limit > 200000 || limit < 3) {
 		tap_ok(1, "queue limit # SKIP queue_limit %u is out of range for this test", limit);
 		close(fd);
@@ -578,21 +589,42 @@ static void test_queue_full(void)
 	tap_errno(write(fd, &extra[2], sizeof(extra[2])), EAGAIN, "write() of a NOP when full: EAGAIN");
 	tap_ok(raw_submit(fd, m, 1, &err) == -EAGAIN, "SUBMIT of a sleep when full: EAGAIN");
 
-	/* Reaping one reply frees one slot. */
-	n = raw_reap(fd, &r, 1, SYSMSG_REAP_NOWAIT);
-	tap_ok(n == 1 && (r.tag == 990 || r.tag == 991), "reap one of the NOPs");
-	pfd.revents = 0;
-	n = poll(&pfd, 1, 0);
-	tap_ok(n == 1 && (pfd.revents & POLLOUT), "after reaping one: POLLOUT again (revents %#x)",
-	       pfd.revents);
-	n = raw_submit(fd, &extra[2], 1, &err);
-	tap_ok(n == 1, "after reaping one: one NOP is accepted");
-	tap_ok(raw_submit(fd, &extra[2], 1, &err) == -EAGAIN, "and then the queue is full again");
+	if (limits) {
+		/* Throttled: reaping a reply or two does not make room (hysteresis). */
+		n = proc_stats_of(fd, 0, &st);
+		tap_ok(n == 0 && (st.flags & SYSMSG_PROC_THROTTLED) && st.inflight == limit,
+		       "the refusal throttled the process (flags %#x, inflight %llu) (%d)",
+		       st.flags, (unsigned long long)st.inflight, n);
+		n = raw_reap(fd, &r, 1, SYSMSG_REAP_NOWAIT);
+		tap_ok(n == 1 && (r.tag == 990 || r.tag == 991), "reap one of the NOPs");
+		pfd.revents = 0;
+		n = poll(&pfd, 1, 0);
+		tap_ok(n == 0, "after reaping one: still no POLLOUT, throttled down to limit / 2 (revents %#x)",
+		       pfd.revents);
+		tap_ok(raw_submit(fd, &extra[2], 1, &err) == -EAGAIN,
+		       "after reaping one: a NOP is still refused with EAGAIN");
+		n = raw_reap(fd, &r, 1, SYSMSG_REAP_NOWAIT);
+		tap_ok(n == 1 && (r.tag == 990 || r.tag == 991) &&
+			       raw_submit(fd, &extra[2], 1, &err) == -EAGAIN && !pollout_now(fd),
+		       "after reaping both NOPs: still throttled");
+		inflight = limit - 2;
+	} else {
+		/* Reaping one reply frees one slot. */
+		n = raw_reap(fd, &r, 1, SYSMSG_REAP_NOWAIT);
+		tap_ok(n == 1 && (r.tag == 990 || r.tag == 991), "reap one of the NOPs");
+		pfd.revents = 0;
+		n = poll(&pfd, 1, 0);
+		tap_ok(n == 1 && (pfd.revents & POLLOUT), "after reaping one: POLLOUT again (revents %#x)",
+		       pfd.revents);
+		n = raw_submit(fd, &extra[2], 1, &err);
+		tap_ok(n == 1, "after reaping one: one NOP is accepted");
+		tap_ok(raw_submit(fd, &extra[2], 1, &err) == -EAGAIN, "and then the queue is full again");
+	}
 
 	/* Closing the file ends its messages: a new file can submit at once. */
 	t0 = now_ns();
 	close(fd);
-	diag("close() with %u messages in flight: %lld ms", limit, (now_ns() - t0) / NSEC_PER_MSEC);
+	diag("close() with %u messages in flight: %lld ms", inflight, (now_ns() - t0) / NSEC_PER_MSEC);
 	fd = dev_open();
 	n = -1;
 	for (i = 0; i < 100 && fd >= 0; i++) {
@@ -604,6 +636,13 @@ static void test_queue_full(void)
 	tap_ok(n == 1, "after close() a new open can submit again (%u retries)", i);
 	tap_ok(reap_n(fd, &r, 1, REPLY_TIMEOUT_MS) == 1 && r.tag == 990 && no_reply_for(fd, 0),
 	       "and gets only its own reply");
+	if (limits) {
+		n = proc_stats_of(fd, 0, &st);
+		tap_ok(n == 0 && !(st.flags & SYSMSG_PROC_THROTTLED) && st.inflight == 0 &&
+			       pollout_now(fd),
+		       "after close(): nothing in flight, not throttled, POLLOUT (flags %#x, inflight %llu)",
+		       st.flags, (unsigned long long)st.inflight);
+	}
 	close(fd);
 	free(m);
 }

@@ -4,7 +4,10 @@
  * thread count grows by at most kernel.sysmsg.max_workers) and all complete
  * once the data comes; (b) 100,000 concurrent 30 s sleeps in one process:
  * every one accepted, the slab memory per in-flight message, and the memory
- * coming back when the file is closed.
+ * coming back when the file is closed. (b) is above the default per-process
+ * limit (kernel.sysmsg.max_per_process, 16384): the test turns on
+ * kernel.sysmsg.per_process_limits and raises its own soft limit to 131072
+ * with SYSMSG_IOC_SET_LIMITS; the sysctl is restored at exit.
  */
 #define _GNU_SOURCE
 #include <sys/wait.h>
@@ -102,6 +105,29 @@ static void test_pipe_reads(void)
 	close(p[1]);
 }
 
+/* Lets this process have SLEEPS_LIMIT messages in flight (see the top). */
+#define SLEEPS_LIMIT 131072
+static void raise_limit(int fd)
+{
+	struct sysmsg_limits l;
+	long long old = -1;
+	int ret;
+
+	sysctl_get("per_process_limits", &old);
+	ret = sysctl_set_saved("per_process_limits", 1);
+	tap_ok(ret == 0, "kernel.sysmsg.per_process_limits = 1 (was %lld; restored at exit) (%s)",
+	       old, ret ? strerror(-ret) : "ok");
+	/* Root raises the hard limit too if it is lower (CAP_SYS_RESOURCE). */
+	ret = raw_get_limits(fd, 0, &l);
+	if (ret == 0)
+		ret = raw_set_limits(fd, 0, SYSMSG_LIMIT_SOFT | SYSMSG_LIMIT_HARD, SLEEPS_LIMIT,
+				     l.hard > SLEEPS_LIMIT ? l.hard : SLEEPS_LIMIT, &l);
+	tap_ok(ret == 0 && l.soft == SLEEPS_LIMIT,
+	       "SYSMSG_IOC_SET_LIMITS: soft limit %d (soft %llu, hard %llu) (%s)", SLEEPS_LIMIT,
+	       (unsigned long long)l.soft, (unsigned long long)l.hard,
+	       ret ? strerror(-ret) : "ok");
+}
+
 static void test_sleeps(void)
 {
 	struct __kernel_timespec ts = kts_ms(30 * 1000);
@@ -112,7 +138,10 @@ static void test_sleeps(void)
 	pid_t pid;
 
 	fd = dev_open();
-	if (!tap_ok(fd >= 0 && ioctl(fd, SYSMSG_IOC_GET_INFO, &info) == 0, "open, GET_INFO"))
+	if (!tap_ok(fd >= 0, "open"))
+		return;
+	raise_limit(fd);
+	if (!tap_ok(ioctl(fd, SYSMSG_IOC_GET_INFO, &info) == 0, "GET_INFO"))
 		return;
 	want = SLEEPS;
 	diag("queue_limit: %u", info.queue_limit);
@@ -217,5 +246,6 @@ int main(void)
 	test_pipe_reads();
 	close(devfd);
 	test_sleeps();
+	sysctl_restore_all();
 	return tap_done();
 }

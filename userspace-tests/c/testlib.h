@@ -382,4 +382,215 @@ static inline int count_kthreads(void)
 	return n;
 }
 
+/* poll() without waiting: true if @fd reports POLLOUT now. */
+static inline int pollout_now(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT);
+}
+
+/*
+ * Sysctls of the module: kernel.sysmsg.<name> in SYSCTL_DIR. sysctl_get()
+ * reads one value (0 or -errno); sysctl_put() writes @text as it is (0 or
+ * -errno, from open() or write()); sysctl_set() writes a number.
+ */
+#define SYSCTL_DIR "/proc/sys/kernel/sysmsg/"
+
+static inline int sysctl_get(const char *name, long long *v)
+{
+	char path[128], buf[64], *end;
+
+	snprintf(path, sizeof(path), SYSCTL_DIR "%s", name);
+	if (read_text(path, buf, sizeof(buf)) < 0)
+		return -errno;
+	errno = 0;
+	*v = strtoll(buf, &end, 10);
+	if (errno || end == buf)
+		return -EINVAL;
+	return 0;
+}
+
+static inline int sysctl_put(const char *name, const char *text)
+{
+	char path[128];
+	ssize_t n;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), SYSCTL_DIR "%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	if (n < 0)
+		err = -errno;
+	else if ((size_t)n != strlen(text))
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+static inline int sysctl_set(const char *name, long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld\n", v);
+	return sysctl_put(name, buf);
+}
+
+/*
+ * sysctl_set_saved() is sysctl_set() that remembers the value it replaces
+ * the first time it changes @name: sysctl_restore_all() writes the saved
+ * values back; it runs at exit() and on SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+ * SIGSEGV and SIGABRT (unless the test handles that signal itself) in the
+ * process that saved them (never in a fork() child, which should leave with
+ * _exit() anyway). Tests that change sysctls use it, so that a failing
+ * or killed test leaves the module as it found it.
+ */
+#define SYSCTL_SAVE_MAX 16
+static struct {
+	char path[128];
+	char text[32];
+} sysctl_saved[SYSCTL_SAVE_MAX] __attribute__((unused));
+static int sysctl_nsaved __attribute__((unused));
+static pid_t sysctl_saver __attribute__((unused));
+
+/* Async-signal-safe: open, write, close of preformatted text. */
+static inline void sysctl_restore_all(void)
+{
+	int i, fd;
+
+	if (getpid() != sysctl_saver)
+		return;
+	for (i = sysctl_nsaved - 1; i >= 0; i--) {
+		fd = open(sysctl_saved[i].path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, sysctl_saved[i].text, strlen(sysctl_saved[i].text)) < 0) {
+			/* Nothing better to do: the value is printed by the test. */
+		}
+		close(fd);
+	}
+}
+
+static inline void sysctl_restore_signal(int sig)
+{
+	sysctl_restore_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static inline int sysctl_set_saved(const char *name, long long v)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGSEGV, SIGABRT };
+	long long old;
+	unsigned int k;
+	int i, ret;
+
+	for (i = 0; i < sysctl_nsaved; i++)
+		if (!strcmp(sysctl_saved[i].path + strlen(SYSCTL_DIR), name))
+			break;
+	if (i == sysctl_nsaved) {
+		if (sysctl_nsaved == SYSCTL_SAVE_MAX)
+			return -ENOSPC;
+		ret = sysctl_get(name, &old);
+		if (ret < 0)
+			return ret;
+		if (!sysctl_nsaved) {
+			sysctl_saver = getpid();
+			atexit(sysctl_restore_all);
+			for (k = 0; k < ARRAY_SIZE(sigs); k++) {
+				struct sigaction sa, prev;
+
+				/* Keep a handler the test installed itself. */
+				if (sigaction(sigs[k], NULL, &prev) == 0 &&
+				    prev.sa_handler != SIG_DFL)
+					continue;
+				memset(&sa, 0, sizeof(sa));
+				sa.sa_handler = sysctl_restore_signal;
+				sigemptyset(&sa.sa_mask);
+				sigaction(sigs[k], &sa, NULL);
+			}
+		}
+		snprintf(sysctl_saved[i].path, sizeof(sysctl_saved[i].path), SYSCTL_DIR "%s", name);
+		snprintf(sysctl_saved[i].text, sizeof(sysctl_saved[i].text), "%lld\n", old);
+		sysctl_nsaved++;
+	}
+	return sysctl_set(name, v);
+}
+
+/* SYSMSG_IOC_GET_LIMITS of @pid into *@l: 0 or -errno. */
+static inline int raw_get_limits(int fd, pid_t pid, struct sysmsg_limits *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->pid = pid;
+	return ioctl(fd, SYSMSG_IOC_GET_LIMITS, l) < 0 ? -errno : 0;
+}
+
+/* SYSMSG_IOC_SET_LIMITS: 0 or -errno; the limits written back in *@out if not NULL. */
+static inline int raw_set_limits(int fd, pid_t pid, unsigned int flags, __u64 soft, __u64 hard,
+				 struct sysmsg_limits *out)
+{
+	struct sysmsg_limits l;
+
+	memset(&l, 0, sizeof(l));
+	l.pid = pid;
+	l.flags = flags;
+	l.soft = soft;
+	l.hard = hard;
+	if (ioctl(fd, SYSMSG_IOC_SET_LIMITS, &l) < 0)
+		return -errno;
+	if (out)
+		*out = l;
+	return 0;
+}
+
+/*
+ * The SYSMSG_IOC_PROC_STATS entry of @pid (0: this process) into *@st:
+ * 0, -ESRCH if it is not listed, or -errno.
+ */
+static inline int proc_stats_of(int fd, pid_t pid, struct sysmsg_proc_stats *st)
+{
+	struct sysmsg_proc_stats procs[256];
+	struct sysmsg_stats q;
+	unsigned int i;
+
+	if (!pid)
+		pid = getpid();
+	memset(&q, 0, sizeof(q));
+	q.procs = (__u64)(uintptr_t)procs;
+	q.max = ARRAY_SIZE(procs);
+	if (ioctl(fd, SYSMSG_IOC_PROC_STATS, &q) < 0)
+		return -errno;
+	for (i = 0; i < q.count && i < ARRAY_SIZE(procs); i++) {
+		if (procs[i].pid == pid) {
+			*st = procs[i];
+			return 0;
+		}
+	}
+	return -ESRCH;
+}
+
+/*
+ * A "key:\tvalue" line of /proc/<pid>/fdinfo/<fd> (@pid 0: self), e.g.
+ * "sysmsg-limit-hits": the value, or -1 if there is no such line.
+ */
+static inline long long fdinfo_ll(pid_t pid, int fd, const char *key)
+{
+	char path[64], buf[4096], *p;
+	size_t klen = strlen(key);
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (read_text(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return strtoll(p + klen + 1, NULL, 10);
+	}
+	return -1;
+}
+
 #endif /* SYSMSG_TESTLIB_H */
