@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,7 +274,25 @@ static void limits(struct sysmsg *s)
 				printf(" %llu", (unsigned long long)r[i].tag);
 			got += n;
 		}
-		printf("\nfallback mode ends at the next submit once poll() reports POLLOUT again\n");
+		printf("\n");
+		if (sysmsg_proc_stats_pid(s, 0, &st) == 0)
+			printf("all reaped: inflight %llu, throttled %s -- it dropped past the low-water mark\n",
+			       (unsigned long long)st.inflight,
+			       st.flags & SYSMSG_PROC_THROTTLED ? "yes" : "no");
+		printf("poll(POLLOUT) now: %s, so the library leaves its fallback at the next submit\n",
+		       poll(&(struct pollfd){ .fd = s->fd, .events = POLLOUT }, 1, 0) == 1 ? "yes" : "no");
+		async0 = s->async_ops;
+		sync0 = s->sync_ops;
+		for (i = 0; i < 2; i++)
+			sysmsg_prep_nanosleep(sysmsg_get_msg(s), &ms20, 0, 26 + i);
+		n = sysmsg_submit(s);
+		for (got = 0; got < 2 && (i = sysmsg_wait(s, r, 8)) > 0;)
+			got += i;
+		printf("2 more sleeps (tags 26, 27): %d accepted, %llu by the kernel, %llu in the caller: recovered\n",
+		       n, s->async_ops - async0, s->sync_ops - sync0);
+		printf("library counters: async_ops %llu, sync_ops %llu, fallback episodes %llu\n",
+		       (unsigned long long)s->async_ops, (unsigned long long)s->sync_ops,
+		       (unsigned long long)s->fallbacks);
 		sysmsg_set_limits(s, 0, SYSMSG_LIMIT_SOFT, soft, 0);
 	}
 	if (ppl >= 0)
