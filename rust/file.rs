@@ -9,15 +9,15 @@
 
 use crate::{
     context::Context,
+    glue,
+    limits::{Change, PER_PROCESS_LIMITS},
     miscdev::FileOps,
     phases,
     process::current_tgid,
     session::Session,
-    glue,
-    limits::{Change, PER_PROCESS_LIMITS},
     uapi::{
-        self, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats, sysmsg_reap,
-        sysmsg_reply, sysmsg_stats, sysmsg_submit,
+        self, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats, sysmsg_reap, sysmsg_reply,
+        sysmsg_stats, sysmsg_submit,
     },
     wait::PollTable,
 };
@@ -289,7 +289,7 @@ impl FileOps for SysmsgFile {
 
     fn poll(this: ArcBorrow<'_, SysmsgFile>, file: &File, table: PollTable<'_>) -> u32 {
         this.with_session(|s| s.poll(file, &table))
-        .unwrap_or(kernel::bindings::POLLERR)
+            .unwrap_or(kernel::bindings::POLLERR)
     }
 
     fn ioctl(this: ArcBorrow<'_, SysmsgFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

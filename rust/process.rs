@@ -198,7 +198,11 @@ impl Registry {
 
     /// The process `tgid`, if it uses sysmsg.
     pub(crate) fn find(&self, tgid: Pid) -> Option<Arc<Process>> {
-        self.inner.lock().by_tgid.get(&tgid).map(|e| e.process.clone())
+        self.inner
+            .lock()
+            .by_tgid
+            .get(&tgid)
+            .map(|e| e.process.clone())
     }
 
     /// Up to `max` registered processes, in tgid order.

@@ -16,12 +16,12 @@
 use crate::{
     context::Context,
     glue,
+    hysteresis::Wake,
     message::{Message, MsgPtr, ECANCELED},
     phases,
     process::Process,
     queue::ReplyQueue,
     uapi::{sysmsg_msg, sysmsg_reply},
-    hysteresis::Wake,
     wait::{PollTable, Sleep, WaitHead, POLLIN, POLLOUT},
     workqueue::OwnedQueue,
 };

@@ -58,14 +58,30 @@ const fn entry(name: &'static CStr, value: &'static SysctlInt, access: Access) -
 const SYSCTLS: [SysctlEntry; 10] = [
     entry(c"version", &VERSION, Access::ReadOnly),
     entry(c"max_workers", &context::MAX_WORKERS, Access::ReadWrite),
-    entry(c"max_per_process", &limits::MAX_PER_PROCESS, Access::ReadWrite),
-    entry(c"max_per_process_hard", &limits::MAX_PER_PROCESS_HARD, Access::ReadWrite),
-    entry(c"per_process_limits", &limits::PER_PROCESS_LIMITS, Access::ReadWrite),
+    entry(
+        c"max_per_process",
+        &limits::MAX_PER_PROCESS,
+        Access::ReadWrite,
+    ),
+    entry(
+        c"max_per_process_hard",
+        &limits::MAX_PER_PROCESS_HARD,
+        Access::ReadWrite,
+    ),
+    entry(
+        c"per_process_limits",
+        &limits::PER_PROCESS_LIMITS,
+        Access::ReadWrite,
+    ),
     entry(c"max_total", &limits::MAX_TOTAL, Access::ReadWrite),
     entry(c"low_water", &limits::LOW_WATER, Access::ReadWrite),
     entry(c"nr_inflight", &limits::NR_INFLIGHT, Access::ReadOnly),
     entry(c"limit_hits", &limits::LIMIT_HITS, Access::ReadOnly),
-    entry(c"throttle_episodes", &limits::THROTTLE_EPISODES, Access::ReadOnly),
+    entry(
+        c"throttle_episodes",
+        &limits::THROTTLE_EPISODES,
+        Access::ReadOnly,
+    ),
 ];
 
 /// The loaded module: the device and the sysctl directory.

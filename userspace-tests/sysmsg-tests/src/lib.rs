@@ -6,8 +6,11 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
+    sync::{
+        atomic::{AtomicU32, AtomicU64, Ordering},
+        Mutex, MutexGuard,
+    },
+    time::{Duration, Instant},
 };
 use sysmsg::{sys, Opcode, Reply, Sysmsg};
 
@@ -17,6 +20,67 @@ pub fn sysctl(name: &str) -> io::Result<i64> {
     text.trim()
         .parse()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Writes a sysctl under `/proc/sys/kernel/sysmsg/` (root only).
+pub fn set_sysctl(name: &str, value: i64) -> io::Result<()> {
+    std::fs::write(
+        format!("/proc/sys/kernel/sysmsg/{name}"),
+        format!("{value}\n"),
+    )
+}
+
+/// Sysctls a test changed, set back to their old values when dropped (also when the test
+/// panics).
+#[derive(Debug, Default)]
+pub struct Sysctls {
+    saved: Vec<(String, i64)>,
+}
+
+impl Sysctls {
+    /// Nothing changed yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `name` to `value`, remembering the value it had first.
+    pub fn set(&mut self, name: &str, value: i64) {
+        if !self.saved.iter().any(|(n, _)| n == name) {
+            let old = sysctl(name).unwrap_or_else(|e| panic!("read kernel.sysmsg.{name}: {e}"));
+            self.saved.push((name.to_string(), old));
+        }
+        set_sysctl(name, value).unwrap_or_else(|e| panic!("kernel.sysmsg.{name}={value}: {e}"));
+    }
+}
+
+impl Drop for Sysctls {
+    fn drop(&mut self) {
+        for (name, old) in self.saved.drain(..).rev() {
+            if let Err(e) = set_sysctl(&name, old) {
+                eprintln!("restoring kernel.sysmsg.{name}={old}: {e}");
+            }
+        }
+    }
+}
+
+/// Serializes the tests of one test program that change what belongs to the whole process (its
+/// limits, its throttle) or to the system (sysctls): libtest runs the tests of a program in
+/// threads of one process, and limits are per process.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The errno of an `io::Result`'s error, `None` if it is `Ok`.
+pub fn errno_of<T>(r: &io::Result<T>) -> Option<i32> {
+    r.as_ref().err().and_then(io::Error::raw_os_error)
+}
+
+/// This process's counters in the module's list (`SYSMSG_IOC_PROC_STATS`).
+pub fn own_stats(dev: &Sysmsg) -> sysmsg::ProcStats {
+    dev.own_proc_stats()
+        .expect("PROC_STATS")
+        .expect("this process is not in PROC_STATS")
 }
 
 /// The `key:\tvalue` lines of `/proc/self/fdinfo/<fd>`, value of `key`.
@@ -195,7 +259,11 @@ pub fn raw_msg(opcode: Opcode, tag: u64) -> sys::sysmsg_msg {
     }
 }
 
-/// An anonymous private mapping of `len` bytes, unmapped when dropped (unless already unmapped).
+/// An anonymous private mapping of `len` bytes, unmapped when dropped.
+///
+/// "Unmapping" part of it frees the pages but keeps their addresses reserved, inaccessible
+/// (`PROT_NONE`): a bad address for the kernel as an unmapped one is, which another thread's
+/// `mmap` (libtest runs tests in parallel threads) cannot take over while a test counts on it.
 #[derive(Debug)]
 pub struct Mapping {
     addr: *mut libc::c_void,
@@ -235,13 +303,31 @@ impl Mapping {
         self.addr as u64
     }
 
-    /// Unmaps it now (the address stays a user address with nothing behind it).
+    /// Unmaps it now (the address stays a user address with nothing accessible behind it).
     pub fn unmap(&mut self) {
         if self.mapped {
-            // SAFETY: our own mapping, to which no reference exists.
-            unsafe { libc::munmap(self.addr, self.len) };
+            self.unmap_range(0, self.len);
             self.mapped = false;
         }
+    }
+
+    /// Unmaps the pages at `offset..offset + len` (page-aligned) now, keeping the addresses
+    /// reserved and inaccessible.
+    pub fn unmap_range(&mut self, offset: usize, len: usize) {
+        assert!(offset + len <= self.len);
+        // SAFETY: replaces pages of our own mapping, to which no reference exists, with an
+        // inaccessible anonymous mapping (their contents are freed).
+        let r = unsafe {
+            libc::mmap(
+                self.addr.cast::<u8>().add(offset).cast(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(r, libc::MAP_FAILED, "mmap: {}", io::Error::last_os_error());
     }
 
     /// The bytes, if mapped and readable.
@@ -254,7 +340,8 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        self.unmap();
+        // SAFETY: our own mapping (or reservation), to which no reference exists.
+        unsafe { libc::munmap(self.addr, self.len) };
     }
 }
 
@@ -333,6 +420,18 @@ pub fn assert_quiet(dev: &Sysmsg) {
 /// The child must not print (another thread of the test harness may hold the output locks) and
 /// exits with `_exit`, without running destructors or atexit handlers.
 pub fn in_child(child: impl FnOnce() -> i32) -> i32 {
+    spawn_child(child).wait()
+}
+
+/// A `fork()`ed child process (see [`spawn_child`]).
+#[derive(Debug)]
+pub struct Child {
+    /// Its process id.
+    pub pid: libc::pid_t,
+}
+
+/// Starts `child` in a `fork()`ed child process, as [`in_child`] does, without waiting for it.
+pub fn spawn_child(child: impl FnOnce() -> i32) -> Child {
     // SAFETY: fork() in a multithreaded process: the child only runs `child`, which the callers
     // keep to system calls and allocation (glibc's malloc is fork-safe), then `_exit`s.
     let pid = unsafe { libc::fork() };
@@ -344,13 +443,208 @@ pub fn in_child(child: impl FnOnce() -> i32) -> i32 {
         // SAFETY: ends the child at once, as intended.
         unsafe { libc::_exit(code) };
     }
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid: {}", io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status),
-        "the child did not exit normally (status {status:#x})"
-    );
-    libc::WEXITSTATUS(status)
+    Child { pid }
+}
+
+impl Child {
+    /// Waits for the child's end (`WNOHANG` unless `block`): its wait status, if it ended.
+    fn reap(&self, block: bool) -> Option<i32> {
+        let mut status = 0;
+        let flags = if block { 0 } else { libc::WNOHANG };
+        // SAFETY: waits for our own child.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, flags) };
+        assert!(r >= 0, "waitpid: {}", io::Error::last_os_error());
+        (r == self.pid).then_some(status)
+    }
+
+    /// Waits for the child to exit and returns its exit code.
+    pub fn wait(self) -> i32 {
+        let status = self.reap(true).expect("waitpid");
+        assert!(
+            libc::WIFEXITED(status),
+            "the child did not exit normally (status {status:#x})"
+        );
+        libc::WEXITSTATUS(status)
+    }
+
+    /// Kills the child (`SIGKILL`) and waits for it.
+    pub fn kill(self) {
+        // SAFETY: signals our own child, which has not been waited for.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        self.reap(true);
+    }
+}
+
+/// A counter in shared memory that a `fork()`ed child bumps and its parent watches.
+#[derive(Debug)]
+pub struct Progress {
+    counter: *mut AtomicU64,
+}
+
+// SAFETY: the counter is an atomic in a mapping that lives as long as the `Progress`.
+unsafe impl Send for Progress {}
+// SAFETY: as above.
+unsafe impl Sync for Progress {}
+
+impl Progress {
+    /// A counter at 0 in a new shared mapping.
+    pub fn new() -> Self {
+        // SAFETY: a new anonymous shared mapping; no existing memory is touched.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(
+            addr,
+            libc::MAP_FAILED,
+            "mmap: {}",
+            io::Error::last_os_error()
+        );
+        Self {
+            counter: addr.cast(),
+        }
+    }
+
+    /// Adds one.
+    pub fn bump(&self) {
+        // SAFETY: see the type; zero-filled memory is a valid AtomicU64 at 0.
+        unsafe { &*self.counter }.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The count.
+    pub fn get(&self) -> u64 {
+        // SAFETY: as in `bump`.
+        unsafe { &*self.counter }.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer referenced.
+        unsafe { libc::munmap(self.counter.cast(), 4096) };
+    }
+}
+
+/// How a watched child ended (see [`watch_child`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Watched {
+    /// It returned: what it said (`Ok` or `Err`, from the closure or a panic message).
+    Returned(Result<Vec<u8>, String>),
+    /// Its progress counter did not move for the stall time: it was killed.
+    Stalled {
+        /// The counter when it was killed.
+        progress: u64,
+        /// Its entry in the module's process list just before, if any.
+        stats: Option<sysmsg::ProcStats>,
+        /// What it sent before (a panic message, say).
+        said: String,
+    },
+}
+
+/// Runs `child` in a `fork()`ed child that may print nothing but may use threads, and watches it:
+/// if `progress` (which the child bumps) does not move for `stall`, the child is killed. What
+/// the child returns (any size) or a panic message comes back through a pipe.
+pub fn watch_child(
+    progress: &Progress,
+    stall: Duration,
+    child: impl FnOnce() -> Result<Vec<u8>, String>,
+) -> Watched {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors into the array.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", io::Error::last_os_error());
+    // SAFETY: both descriptors are new and owned by nobody else.
+    let (rd, wr) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    let wfd = wr.as_raw_fd();
+    let send = move |tag: u8, bytes: &[u8]| {
+        let mut out = vec![tag];
+        out.extend_from_slice(bytes);
+        let mut done = 0;
+        while done < out.len() {
+            // SAFETY: writes from a live buffer to our pipe.
+            let n = unsafe { libc::write(wfd, out[done..].as_ptr().cast(), out.len() - done) };
+            if n <= 0 {
+                break;
+            }
+            done += n as usize;
+        }
+    };
+    // SAFETY: fork() in a multithreaded process: the child makes system calls, allocates and
+    // starts threads of its own, then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+    if pid == 0 {
+        drop(rd);
+        std::panic::set_hook(Box::new(move |info| {
+            send(b'P', info.to_string().as_bytes())
+        }));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child));
+        let code = match r {
+            Ok(Ok(bytes)) => {
+                send(b'O', &bytes);
+                0
+            }
+            Ok(Err(msg)) => {
+                send(b'E', msg.as_bytes());
+                1
+            }
+            Err(_) => 101,
+        };
+        // SAFETY: ends the child at once, as intended.
+        unsafe { libc::_exit(code) };
+    }
+    drop(wr);
+    let child = Child { pid };
+    set_nonblocking(rd.as_raw_fd(), true);
+    let mut got = Vec::new();
+    let drain = |got: &mut Vec<u8>| {
+        let _ = io::Read::read_to_end(&mut &rd, got);
+    };
+    let (mut last, mut since) = (progress.get(), Instant::now());
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        drain(&mut got);
+        if let Some(status) = child.reap(false) {
+            drain(&mut got);
+            let said = match got.split_first() {
+                Some((b'O', rest)) => Ok(rest.to_vec()),
+                Some((b'E', rest)) => Err(String::from_utf8_lossy(rest).into_owned()),
+                Some((b'P', rest)) => Err(format!("panic: {}", String::from_utf8_lossy(rest))),
+                _ => Err(format!(
+                    "the child ended with status {status:#x}, saying nothing"
+                )),
+            };
+            return Watched::Returned(said);
+        }
+        let now = progress.get();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= stall {
+            let stats = Sysmsg::open().ok().and_then(|sm| {
+                sm.proc_stats()
+                    .ok()?
+                    .into_iter()
+                    .find(|s| s.pid == child.pid)
+            });
+            child.kill();
+            drain(&mut got);
+            return Watched::Stalled {
+                progress: now,
+                stats,
+                said: String::from_utf8_lossy(&got).into_owned(),
+            };
+        }
+    }
 }

@@ -257,6 +257,9 @@ fn write_and_read_of_the_device() {
 #[test]
 fn nowait_and_o_nonblock() {
     let dev = open();
+    // Without the fallback the library's blocking waits are the kernel's blocking REAP (with it,
+    // they poll), which is what this test is about.
+    dev.set_fallback(false);
     let mut out = [sys::sysmsg_reply::default(); 4];
     // Nothing ready: EAGAIN without waiting, through every non-blocking path.
     let err = dev

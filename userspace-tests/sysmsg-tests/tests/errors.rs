@@ -1,13 +1,14 @@
 //! Every refusal of docs/abi.md with its errno (and no reply for a refused message), errors of the
-//! ioctls themselves, the queue limit, and faults at writeback.
+//! ioctls themselves, and faults at writeback. (The queue limit, which belongs to the whole
+//! process, is tested in limits.rs.)
 
 use std::{
     os::fd::{AsFd, AsRawFd},
     os::unix::net::UnixStream,
     time::Duration,
 };
-use sysmsg::{ioctl, op, sys, Batch, Entry, Opcode, Sysmsg, Timespec, MAX_IO_LEN};
-use sysmsg_tests::{assert_quiet, open, pipe, poll_events, raw_msg, Mapping, TempFile};
+use sysmsg::{ioctl, op, sys, Entry, Opcode, Sysmsg, Timespec, MAX_IO_LEN};
+use sysmsg_tests::{assert_quiet, open, pipe, raw_msg, Mapping, TempFile};
 
 const PAGE: usize = 4096;
 /// Not a user address on x86-64 (nor on any 64-bit architecture Linux runs on).
@@ -422,8 +423,7 @@ fn bad_pointers_at_submit_are_efault() {
     let first = two.addr() + PAGE as u64 - 64;
     // SAFETY: the last message slot of the first page, inside the live mapping.
     unsafe { *(first as *mut sys::sysmsg_msg) = raw_msg(Opcode::NOP, 77) };
-    // SAFETY: unmaps the second page of our own mapping, which nothing references.
-    unsafe { libc::munmap((two.addr() + PAGE as u64) as *mut libc::c_void, PAGE) };
+    two.unmap_range(PAGE, PAGE);
     let mut s = sys::sysmsg_submit {
         msgs: first,
         count: 2,
@@ -465,7 +465,11 @@ fn bad_ioctl_arguments() {
     let msgs = [raw_msg(Opcode::NOP, 1)];
     let submits = [
         sys::sysmsg_submit {
-            flags: 1,
+            flags: 2,
+            ..Default::default()
+        },
+        sys::sysmsg_submit {
+            flags: sys::SYSMSG_SUBMIT_WAIT | (1 << 31),
             ..Default::default()
         },
         sys::sysmsg_submit {
@@ -524,57 +528,6 @@ fn bad_ioctl_arguments() {
     assert_eq!(dev.wait_one().expect("the NOP").tag(), 5);
     assert_quiet(&dev);
 }
-
-#[test]
-fn a_full_queue_refuses_with_eagain() {
-    let dev = open();
-    let limit = dev.info().expect("info").queue_limit as usize;
-    assert!(
-        limit <= 1 << 18,
-        "queue_limit {limit} is too large to fill in a test"
-    );
-    let out = POLLOUT_BITS;
-    assert_eq!(poll_events(dev.as_raw_fd(), out, Duration::ZERO), out);
-
-    let mut batch: Batch = (0..=limit as u64)
-        .map(|i| op::Nop::new().build().tag(i))
-        .collect();
-    let e = dev
-        .submit(&mut batch)
-        .expect_err("more than queue_limit accepted");
-    assert_eq!((e.accepted, e.raw_os_error()), (limit, Some(libc::EAGAIN)));
-    assert_eq!(batch.len(), 1);
-    assert_eq!(
-        poll_events(dev.as_raw_fd(), out, Duration::ZERO),
-        0,
-        "POLLOUT with a full queue"
-    );
-    // Replies that are ready but not reaped still count.
-    let err = dev.nop_sync().expect_err("a sync NOP on a full queue");
-    assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
-    // Another file of the same process has its own limit.
-    let other = open();
-    other.nop_sync().expect("a NOP on another file");
-
-    // Reaping one makes room for one (a raw reap of exactly one: the safe API reaps in batches).
-    let mut one = [sys::sysmsg_reply::default()];
-    assert_eq!(dev.reap_raw(&mut one, true).expect("reap one"), 1);
-    assert_eq!(poll_events(dev.as_raw_fd(), out, Duration::ZERO), out);
-    assert_eq!(dev.submit(&mut batch).expect("room for one"), 1);
-    let e = dev
-        .submit_one(op::Nop::new())
-        .expect_err("the queue is full again");
-    assert_eq!(e.raw_os_error(), Some(libc::EAGAIN));
-
-    let mut n = 1;
-    while n < limit + 1 {
-        n += dev.wait(1).expect("wait").len();
-    }
-    assert_eq!(n, limit + 1);
-    assert_quiet(&dev);
-}
-
-const POLLOUT_BITS: i16 = libc::POLLOUT | libc::POLLWRNORM;
 
 #[test]
 fn a_read_whose_buffer_is_gone_replies_efault() {
@@ -685,8 +638,7 @@ fn a_fault_while_storing_replies_loses_nothing() {
     // An array whose second slot is on an unmapped page: either the first reply is stored and
     // counted and the others stay queued, or the call fails and all stay queued.
     let mut two = Mapping::new(2 * PAGE, libc::PROT_READ | libc::PROT_WRITE);
-    // SAFETY: unmaps the second page of our own mapping, which nothing references.
-    unsafe { libc::munmap((two.addr() + PAGE as u64) as *mut libc::c_void, PAGE) };
+    two.unmap_range(PAGE, PAGE);
     let slot = two.addr() + (PAGE - size_of_reply()) as u64;
     let mut r = sys::sysmsg_reap {
         replies: slot,

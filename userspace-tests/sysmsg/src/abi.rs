@@ -72,11 +72,17 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_IOC_GET_INFO, ioctl::GET_INFO),
         value!(SYSMSG_IOC_SUBMIT, ioctl::SUBMIT),
         value!(SYSMSG_IOC_REAP, ioctl::REAP),
+        value!(SYSMSG_IOC_GET_LIMITS, ioctl::GET_LIMITS),
+        value!(SYSMSG_IOC_SET_LIMITS, ioctl::SET_LIMITS),
+        value!(SYSMSG_IOC_PROC_STATS, ioctl::PROC_STATS),
         value!(SYSMSG_IOC_MAGIC, sys::SYSMSG_IOC_MAGIC),
         value!(SYSMSG_IOC_NR_BASE, sys::SYSMSG_IOC_NR_BASE),
         value!(SYSMSG_IOC_NR_GET_INFO, sys::SYSMSG_IOC_NR_GET_INFO),
         value!(SYSMSG_IOC_NR_SUBMIT, sys::SYSMSG_IOC_NR_SUBMIT),
         value!(SYSMSG_IOC_NR_REAP, sys::SYSMSG_IOC_NR_REAP),
+        value!(SYSMSG_IOC_NR_GET_LIMITS, sys::SYSMSG_IOC_NR_GET_LIMITS),
+        value!(SYSMSG_IOC_NR_SET_LIMITS, sys::SYSMSG_IOC_NR_SET_LIMITS),
+        value!(SYSMSG_IOC_NR_PROC_STATS, sys::SYSMSG_IOC_NR_PROC_STATS),
         value!(SYSMSG_ABI_VERSION, sys::SYSMSG_ABI_VERSION),
         value!(SYSMSG_OP_NOP, crate::Opcode::NOP.0),
         value!(SYSMSG_OP_NANOSLEEP, crate::Opcode::NANOSLEEP.0),
@@ -90,8 +96,13 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_SLEEP_ABSTIME, sys::SYSMSG_SLEEP_ABSTIME),
         value!(SYSMSG_MAX_IO_LEN, crate::MAX_IO_LEN as u64),
         value!(SYSMSG_FEATURE_POLL_ARM, sys::SYSMSG_FEATURE_POLL_ARM),
+        value!(SYSMSG_FEATURE_LIMITS, sys::SYSMSG_FEATURE_LIMITS),
         value!(SYSMSG_FEATURES_ALL, sys::SYSMSG_FEATURES_ALL),
         value!(SYSMSG_REAP_NOWAIT, sys::SYSMSG_REAP_NOWAIT),
+        value!(SYSMSG_SUBMIT_WAIT, sys::SYSMSG_SUBMIT_WAIT),
+        value!(SYSMSG_LIMIT_SOFT, sys::SYSMSG_LIMIT_SOFT),
+        value!(SYSMSG_LIMIT_HARD, sys::SYSMSG_LIMIT_HARD),
+        value!(SYSMSG_PROC_THROTTLED, sys::SYSMSG_PROC_THROTTLED),
     ];
     rows.extend(layout!(sysmsg_msg;
         opcode, flags, reserved0, fd, tag, addr, len, offset, op_flags, reserved1, reserved));
@@ -101,6 +112,11 @@ fn rust_table() -> BTreeMap<String, u64> {
         reserved));
     rows.extend(layout!(sysmsg_submit; msgs, count, flags, accepted, error, reserved));
     rows.extend(layout!(sysmsg_reap; replies, max, flags, count, reserved0, reserved));
+    rows.extend(layout!(sysmsg_limits; pid, flags, soft, hard, reserved));
+    rows.extend(layout!(sysmsg_proc_stats;
+        pid, flags, inflight, soft, hard, peak_inflight, limit_hits, throttle_episodes, submitted,
+        reserved));
+    rows.extend(layout!(sysmsg_stats; procs, max, count, total, reserved0, reserved));
     rows.extend(layout!(__kernel_timespec; tv_sec, tv_nsec));
     let mut table = BTreeMap::new();
     for (name, value) in rows {
@@ -126,7 +142,7 @@ fn rust_and_c_agree_on_every_entry() {
         assert!(rust.contains_key(name), "{name} is in abi_check.c only");
     }
     assert!(
-        c.len() > 70,
+        c.len() > 130,
         "the C table looks truncated: {} entries",
         c.len()
     );
@@ -141,6 +157,9 @@ fn sizes_are_the_documented_ones() {
     assert_eq!(size_of::<sys::sysmsg_info>() % 8, 0);
     assert_eq!(size_of::<sys::sysmsg_submit>() % 8, 0);
     assert_eq!(size_of::<sys::sysmsg_reap>() % 8, 0);
+    assert_eq!(size_of::<sys::sysmsg_limits>(), 40);
+    assert_eq!(size_of::<sys::sysmsg_proc_stats>(), 80);
+    assert_eq!(size_of::<sys::sysmsg_stats>(), 40);
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! It follows docs/abi.md where the library depends on it: messages are taken in order and the
 //! first refused one stops the batch; NOPs complete at submit, sleeps on a timer thread, reads
 //! produce data that is written back to the message's buffer *at reap*; replies come in
-//! completion order; a reap waits for one reply unless told not to; the queue is bounded.
+//! completion order; a reap waits for one reply unless told not to; the queue is bounded, and
+//! after a refusal the queue is throttled until it is down to half its limit (docs/limits.md:
+//! no `POLLOUT` and every submission refused meanwhile, unless it waits for room).
 
 use crate::{reply::SubmitError, sys, Opcode};
 use std::{
@@ -24,12 +26,23 @@ struct Done {
 struct State {
     ready: VecDeque<Done>,
     in_flight: usize,
+    throttled: bool,
+    /// The library's eventfd, faked.
+    woken: bool,
+    /// Messages refused by the limit or while throttled.
+    pub limit_hits: usize,
 }
 
 pub(crate) struct Fake {
     state: Mutex<State>,
     cond: Condvar,
     limit: usize,
+}
+
+impl State {
+    fn may_submit(&self, limit: usize) -> bool {
+        !self.throttled && self.in_flight < limit
+    }
 }
 
 /// The data a fake READ or PREAD of `len` bytes at `offset` produces.
@@ -51,10 +64,44 @@ impl Fake {
         self.cond.notify_all();
     }
 
+    /// The low-water mark: half the limit.
+    fn mark(&self) -> usize {
+        self.limit / 2
+    }
+
+    /// `poll` for `POLLOUT`.
+    pub fn poll_out(&self) -> bool {
+        self.state.lock().unwrap().may_submit(self.limit)
+    }
+
+    /// How many messages were refused by the limit or while throttled.
+    pub fn limit_hits(&self) -> usize {
+        self.state.lock().unwrap().limit_hits
+    }
+
+    /// Waits until a reply is ready or [`wake`](Self::wake) is called.
+    pub fn wait_event(&self) {
+        let mut st = self.state.lock().unwrap();
+        while st.ready.is_empty() && !st.woken {
+            st = self.cond.wait(st).unwrap();
+        }
+        st.woken = false;
+    }
+
+    /// The library's eventfd.
+    pub fn wake(&self) {
+        self.state.lock().unwrap().woken = true;
+        self.cond.notify_all();
+    }
+
     /// # Safety
     ///
     /// The timespecs and write data the messages name must be readable.
-    pub unsafe fn submit(self: &Arc<Self>, msgs: &[sys::sysmsg_msg]) -> Result<usize, SubmitError> {
+    pub unsafe fn submit(
+        self: &Arc<Self>,
+        msgs: &[sys::sysmsg_msg],
+        wait: bool,
+    ) -> Result<usize, SubmitError> {
         for (i, m) in msgs.iter().enumerate() {
             let refuse = |errno| {
                 Err(SubmitError {
@@ -71,7 +118,14 @@ impl Fake {
             }
             {
                 let mut st = self.state.lock().unwrap();
-                if st.in_flight >= self.limit {
+                while wait && !st.may_submit(self.limit) {
+                    st = self.cond.wait(st).unwrap();
+                }
+                if !st.may_submit(self.limit) {
+                    st.limit_hits += 1;
+                    if st.in_flight > self.mark() {
+                        st.throttled = true;
+                    }
                     return refuse(libc::EAGAIN);
                 }
                 st.in_flight += 1;
@@ -136,6 +190,11 @@ impl Fake {
             *slot = done.reply;
             st.in_flight -= 1;
         }
+        if st.in_flight <= self.mark() {
+            st.throttled = false;
+        }
+        drop(st);
+        self.cond.notify_all();
         Ok(n)
     }
 }
@@ -216,8 +275,9 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_and_room_again() {
+    fn a_full_queue_and_room_again_without_the_fallback() {
         let sm = Sysmsg::fake(4);
+        sm.set_fallback(false);
         let mut b: Batch = (0..6).map(|i| op::Nop::new().build().tag(i)).collect();
         let e = sm.submit(&mut b).unwrap_err();
         assert_eq!((e.accepted, e.raw_os_error()), (4, Some(libc::EAGAIN)));
@@ -237,6 +297,151 @@ mod tests {
         assert_eq!(tags, [1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(sm.submit(&mut b).unwrap(), 1);
         assert_eq!(sm.wait_one().unwrap().tag(), 8);
+        assert_eq!(
+            sm.stats(),
+            crate::Stats {
+                async_ops: 9,
+                sync_ops: 0,
+                fallback_episodes: 0
+            }
+        );
+    }
+
+    /// Hysteresis in the fake, as the module does it: throttled after a refusal until the queue
+    /// is down to half its limit.
+    #[test]
+    fn the_fake_throttles_until_the_low_water_mark() {
+        let sm = Sysmsg::fake(4);
+        sm.set_fallback(false);
+        let fake = sm.fake.clone().unwrap();
+        let nops = |n: u64| -> Batch { (0..n).map(|i| op::Nop::new().build().tag(i)).collect() };
+        assert_eq!(sm.submit(&mut nops(5)).unwrap_err().accepted, 4);
+        assert!(!fake.poll_out());
+        let mut one = [crate::sys::sysmsg_reply::default()];
+        assert_eq!(sm.reap_raw(&mut one, true).unwrap(), 1);
+        // 3 in flight, below the limit but above the mark: still refused.
+        assert!(!fake.poll_out());
+        assert_eq!(sm.submit(&mut nops(1)).unwrap_err().accepted, 0);
+        assert_eq!(sm.reap_raw(&mut one, true).unwrap(), 1);
+        assert!(fake.poll_out(), "down to the mark");
+        assert_eq!(sm.submit(&mut nops(2)).unwrap(), 2);
+        assert_eq!(fake.limit_hits(), 2);
+        sm.wait(4).unwrap();
+    }
+
+    /// With the fallback (the default), nothing is refused at the limit: the operations past it
+    /// are performed in the caller, with real system calls, and their replies come through the
+    /// same reaping calls.
+    #[test]
+    fn the_fallback_performs_what_the_kernel_refuses() {
+        let sm = Sysmsg::fake(2);
+        let path = std::env::temp_dir().join(format!("sysmsg-fake-fb-{}", std::process::id()));
+        std::fs::write(&path, b"abcdefgh").unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut b = Batch::new();
+        b.push(op::Nop::new().build().tag(1));
+        b.push(op::Nanosleep::new(ms(5)).build().tag(2));
+        b.push(op::Pread::new(&file, 3, 2).build().tag(3));
+        b.push(op::Pwrite::new(&file, "XY", 6).build().tag(4));
+        b.push(op::Nanosleep::new(ms(5)).build().tag(5));
+        b.push(op::Fsync::new(&file).build().tag(6));
+        assert_eq!(sm.submit(&mut b).unwrap(), 6);
+        assert!(b.is_empty());
+        assert!(sm.in_fallback());
+        assert_eq!(
+            sm.stats(),
+            crate::Stats {
+                async_ops: 2,
+                sync_ops: 4,
+                fallback_episodes: 1
+            }
+        );
+        // The fallback's replies are ready at once; the kernel's come when they complete.
+        assert_eq!(sm.ready(), 4);
+        let mut got: HashMap<u64, Reply> = HashMap::new();
+        while got.len() < 6 {
+            for r in sm.wait(1).unwrap() {
+                assert!(got.insert(r.tag(), r).is_none());
+            }
+        }
+        assert_eq!(
+            got[&3].data(),
+            Some(&b"cde"[..]),
+            "real data, not the fake's"
+        );
+        assert_eq!(
+            (got[&4].opcode(), got[&4].raw_result()),
+            (Opcode::PWRITE, 2)
+        );
+        assert_eq!((got[&6].opcode(), got[&6].raw_result()), (Opcode::FSYNC, 0));
+        assert_eq!(got[&2].opcode(), Opcode::NANOSLEEP);
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcdefXY");
+        // Sync calls too; and once the device reports POLLOUT, the kernel again.
+        assert_eq!(sm.pread_sync(&file, 2, 0).unwrap(), pattern(0, 2));
+        assert!(!sm.in_fallback());
+        sm.submit_one(op::Nop::new()).unwrap();
+        sm.submit_one(op::Nop::new()).unwrap();
+        assert_eq!(sm.pread_sync(&file, 2, 0).unwrap(), b"ab", "performed here");
+        let e = sm.submit_one(op::Read::new(-1, 1)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "a refusal stays one");
+        assert_eq!(sm.stats().sync_ops, 5);
+        assert_eq!(sm.stats().fallback_episodes, 2);
+        assert_eq!(sm.wait(2).unwrap().len(), 2);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// A thread blocked in a reaping call sees the replies that the fallback files in another
+    /// thread (the eventfd), not only the kernel's.
+    #[test]
+    fn a_blocked_reaper_is_woken_by_the_fallback() {
+        within(60, || {
+            let sm = Arc::new(Sysmsg::fake(1));
+            // A long sleep holds the only slot; the reaper blocks waiting for it.
+            sm.submit_one(op::Nanosleep::new(ms(1500)).build().tag(1))
+                .unwrap();
+            let reaper = {
+                let sm = sm.clone();
+                std::thread::spawn(move || sm.wait(1).unwrap())
+            };
+            std::thread::sleep(ms(50));
+            sm.submit_one(op::Nop::new().build().tag(2)).unwrap();
+            let start = std::time::Instant::now();
+            let got = reaper.join().unwrap();
+            assert_eq!(got.iter().map(Reply::tag).collect::<Vec<_>>(), [2]);
+            assert!(start.elapsed() < ms(1000), "woken only by the sleep");
+            assert_eq!(sm.wait_one().unwrap().tag(), 1);
+        });
+    }
+
+    /// SYSMSG_SUBMIT_WAIT waits for room that another thread's reaping makes.
+    #[test]
+    fn submit_wait_waits_for_room() {
+        within(60, || {
+            let sm = Arc::new(Sysmsg::fake(2));
+            let mut b: Batch = (0..2).map(|i| op::Nop::new().build().tag(i)).collect();
+            sm.submit(&mut b).unwrap();
+            let waiter = {
+                let sm = sm.clone();
+                std::thread::spawn(move || {
+                    let mut b: Batch = (2..4).map(|i| op::Nop::new().build().tag(i)).collect();
+                    sm.submit_wait(&mut b).unwrap()
+                })
+            };
+            std::thread::sleep(ms(50));
+            assert!(!waiter.is_finished());
+            let mut tags = Vec::new();
+            while tags.len() < 4 {
+                tags.extend(sm.wait(1).unwrap().iter().map(Reply::tag));
+            }
+            assert_eq!(waiter.join().unwrap(), 2);
+            tags.sort();
+            assert_eq!(tags, [0, 1, 2, 3]);
+            assert_eq!(sm.stats().sync_ops, 0, "no fallback");
+        });
     }
 
     #[test]
@@ -294,13 +499,33 @@ mod tests {
     }
 
     /// Threads submitting, reaping and making synchronous calls at once on one `Sysmsg`: every
-    /// reply exactly once, with its data, and no deadlock.
+    /// reply exactly once, with its data, and no deadlock; without the fallback (refusals are
+    /// handled by reaping) and with it.
     #[test]
     fn threads_share_one_sysmsg() {
-        within(120, || {
+        threads_share_one_sysmsg_with(false);
+    }
+
+    #[test]
+    fn threads_share_one_sysmsg_with_the_fallback() {
+        threads_share_one_sysmsg_with(true);
+    }
+
+    fn threads_share_one_sysmsg_with(fallback: bool) {
+        // The fallback really reads: a file holding what the fake's reads produce.
+        let path = std::env::temp_dir().join(format!(
+            "sysmsg-fake-threads-{}-{fallback}",
+            std::process::id()
+        ));
+        std::fs::write(&path, pattern(0, 8192)).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        within(120, move || {
             const THREADS: u64 = 8;
             const PER: u64 = 400;
             let sm = Arc::new(Sysmsg::fake(48));
+            sm.set_fallback(fallback);
             type Want = HashMap<u64, (Opcode, Vec<u8>)>;
             let want: Arc<Mutex<Want>> = Arc::default();
             let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -341,7 +566,7 @@ mod tests {
                             let off = rnd(1000);
                             let sync_full = match rnd(10) {
                                 0 => full(sm.nop_sync()),
-                                1 => full(sm.pread_sync(0, 7, off).map(|d| {
+                                1 => full(sm.pread_sync(fd, 7, off).map(|d| {
                                     assert_eq!(d, pattern(off, 7));
                                 })),
                                 2 => full(sm.nanosleep_sync(Duration::from_micros(rnd(500)))),
@@ -362,7 +587,7 @@ mod tests {
                                     _ => {
                                         let (off, len) = (rnd(5000), rnd(40) as usize);
                                         (
-                                            op::Pread::new(0, len, off).into(),
+                                            op::Pread::new(fd, len, off).into(),
                                             (Opcode::PREAD, pattern(off, len)),
                                         )
                                     }
@@ -405,6 +630,9 @@ mod tests {
             check(sm.wait(0).unwrap());
             assert!(want.lock().unwrap().is_empty(), "replies missing");
             assert_eq!(sm.in_flight(), 0);
+            let stats = sm.stats();
+            assert_eq!(stats.sync_ops > 0, fallback, "{stats:?}");
+            drop(file);
         });
     }
 }

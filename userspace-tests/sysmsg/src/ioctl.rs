@@ -40,6 +40,33 @@ pub const REAP: u32 = ioc(
     size_of::<sys::sysmsg_reap>(),
 );
 
+/// `SYSMSG_IOC_GET_LIMITS`.
+pub const GET_LIMITS: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_GET_LIMITS,
+    size_of::<sys::sysmsg_limits>(),
+);
+
+/// `SYSMSG_IOC_SET_LIMITS`.
+pub const SET_LIMITS: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_SET_LIMITS,
+    size_of::<sys::sysmsg_limits>(),
+);
+
+/// `SYSMSG_IOC_PROC_STATS`.
+pub const PROC_STATS: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_PROC_STATS,
+    size_of::<sys::sysmsg_stats>(),
+);
+
+/// Every ioctl of the header.
+pub const ALL: [u32; 6] = [GET_INFO, SUBMIT, REAP, GET_LIMITS, SET_LIMITS, PROC_STATS];
+
 /// Issues `ioctl(fd, cmd, arg)`, returning its non-negative result or the errno.
 ///
 /// # Safety
@@ -67,11 +94,13 @@ mod tests {
         assert_eq!(ioc(IOC_WRITE, b'T' as u32, 1, 4), 0x4004_5401);
         assert_eq!(ioc(IOC_READ | IOC_WRITE, 0x23, 0xA1, 40), 0xC028_23A1);
         assert_eq!(ioc(IOC_NONE, 0, 0, 0), 0);
+        // _IOWR('#', 0xA3, 40 bytes): GET_LIMITS as the header spells it.
+        assert_eq!(GET_LIMITS, 0xC028_23A3);
     }
 
     #[test]
     fn numbers_are_distinct_and_in_range() {
-        let all = [GET_INFO, SUBMIT, REAP];
+        let all = ALL;
         for (i, a) in all.iter().enumerate() {
             assert_eq!((a >> 8) & 0xff, 0x23, "{a:#x}: type byte");
             assert!((0xa0..=0xaf).contains(&(a & 0xff)), "{a:#x}: number");

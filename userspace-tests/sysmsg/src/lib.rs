@@ -34,16 +34,36 @@
 //! into its table); the tag you give comes back in the reply. A `Sysmsg` is `Send` and `Sync`:
 //! share it with `Arc` and submit and reap from any thread.
 //!
+//! # Limits and the fallback
+//!
+//! The module bounds the messages a process has in flight (docs/limits.md): past its limit, a
+//! submission is refused with `EAGAIN`, and the process is *throttled* (every submission refused)
+//! until it is down to its low-water mark. The library then does not fail: it performs the
+//! refused operations itself, synchronously in the submitting thread, with the real system call,
+//! and files a [`Reply`] of the same shape (tag, opcode, result, read data) where the kernel's
+//! would have gone. It stays in this *fallback* mode until `poll` reports `POLLOUT` on the device
+//! again (checked at each submission), so a program never stops making progress at any limit.
+//! [`Sysmsg::stats`] counts the operations that went each way; [`Sysmsg::set_fallback`] turns the
+//! fallback off (submissions then fail with `EAGAIN`), [`Sysmsg::submit_wait`] waits for room
+//! instead (`SYSMSG_SUBMIT_WAIT`: only when another thread reaps). A synchronous operation blocks
+//! its caller like the system call: a pipe READ performed by the fallback waits for its data, so
+//! submit a READ only once whatever provides its data has been submitted or can happen without
+//! the submitting thread. [`Sysmsg::limits`], [`Sysmsg::set_limits`] and
+//! [`Sysmsg::proc_stats`] read and set the limits and counters.
+//!
 //! The ABI types in [`sys`] are generated from `include/uapi/linux/sysmsg.h`; the `unsafe` raw
-//! calls ([`Sysmsg::submit_raw`], ...) take them as they are, for tests.
+//! calls ([`Sysmsg::submit_raw`], ...) take them as they are, for tests; they never fall back.
 
 use std::{
     fmt,
     fs::{File, OpenOptions},
     io,
-    os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
     os::unix::fs::OpenOptionsExt,
-    sync::{Condvar, Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        Condvar, Mutex, MutexGuard,
+    },
     time::Duration,
 };
 
@@ -57,16 +77,19 @@ pub mod sys {
 mod abi;
 #[cfg(test)]
 mod fake;
+mod fallback;
 pub mod ioctl;
+mod limits;
 pub mod op;
 mod reply;
 mod table;
 
+pub use limits::{low_water_mark, Limits, ProcStats, MAX_LIMIT};
 pub use op::{Entry, FdArg, Opcode, Timespec};
 pub use reply::{Reply, SubmitError};
 pub use table::TAG_MAGIC;
 
-use table::{Prepared, Table};
+use table::Table;
 
 /// `SYSMSG_MAX_IO_LEN`: the most data one message moves (longer reads are clamped, longer writes
 /// refused with `EINVAL`).
@@ -132,16 +155,55 @@ impl FromIterator<Entry> for Batch {
     }
 }
 
+/// How many operations went each way, from [`Sysmsg::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages the kernel accepted (through every submitting call of this `Sysmsg`, raw ones
+    /// too).
+    pub async_ops: u64,
+    /// Operations the fallback performed synchronously.
+    pub sync_ops: u64,
+    /// Times the fallback mode began (a refusal with `EAGAIN` outside it).
+    pub fallback_episodes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    async_ops: AtomicU64,
+    sync_ops: AtomicU64,
+    fallback_episodes: AtomicU64,
+}
+
+/// What one submission did: how many entries were accepted (by the kernel, then by the
+/// fallback), the slots of those the kernel took, a synchronous call's reply if the fallback
+/// made it, and the refusal that stopped it.
+struct Submitted {
+    accepted: usize,
+    slots: Vec<u32>,
+    reply: Option<Reply>,
+    error: Option<io::Error>,
+}
+
 /// An open `/dev/sysmsg`: a queue of messages for the calling process.
 ///
 /// A process that inherits the descriptor (a `fork()` child) gets a queue of its own in the
 /// kernel, but the library state it inherits still counts the parent's messages in flight:
 /// in a child, prefer opening a new `Sysmsg` or use non-blocking calls.
+///
+/// Besides the device, a `Sysmsg` holds an eventfd, with which the fallback wakes a thread
+/// blocked in a reaping call when it files a reply.
 pub struct Sysmsg {
     file: File,
     table: Mutex<Table>,
     /// Signalled whenever a reaping call ends or a submission is counted.
     cond: Condvar,
+    /// An eventfd that wakes a thread blocked in a reaping call when the fallback files a reply.
+    wake: OwnedFd,
+    /// The fallback is enabled.
+    fallback: AtomicBool,
+    /// In fallback mode: submissions are performed here until the device reports `POLLOUT`.
+    in_fallback: AtomicBool,
+    counters: Counters,
     /// Host unit tests: the module's submit and reap, faked.
     #[cfg(test)]
     fake: Option<std::sync::Arc<fake::Fake>>,
@@ -152,6 +214,9 @@ impl fmt::Debug for Sysmsg {
         f.debug_struct("Sysmsg")
             .field("fd", &self.file.as_raw_fd())
             .field("in_flight", &self.in_flight())
+            .field("fallback", &self.fallback_enabled())
+            .field("in_fallback", &self.in_fallback())
+            .field("stats", &self.stats())
             .finish()
     }
 }
@@ -169,10 +234,20 @@ impl Sysmsg {
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
             .open(path)?;
+        // SAFETY: eventfd takes plain integers and returns a new descriptor.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if wake < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Self {
             file,
             table: Mutex::new(Table::new()),
             cond: Condvar::new(),
+            // SAFETY: the descriptor is new and owned by nobody else.
+            wake: unsafe { OwnedFd::from_raw_fd(wake) },
+            fallback: AtomicBool::new(true),
+            in_fallback: AtomicBool::new(false),
+            counters: Counters::default(),
             #[cfg(test)]
             fake: None,
         })
@@ -184,6 +259,102 @@ impl Sysmsg {
         Self {
             fake: Some(fake::Fake::new(limit)),
             ..Self::open_path("/dev/null").expect("open /dev/null")
+        }
+    }
+
+    /// Enables (the default) or disables the fallback: with it disabled, a submission the kernel
+    /// refuses with `EAGAIN` fails with `EAGAIN`.
+    pub fn set_fallback(&self, enabled: bool) {
+        self.fallback.store(enabled, Relaxed);
+        if !enabled {
+            self.in_fallback.store(false, Relaxed);
+        }
+    }
+
+    /// Whether the fallback is enabled.
+    pub fn fallback_enabled(&self) -> bool {
+        self.fallback.load(Relaxed)
+    }
+
+    /// Whether the library is in fallback mode now: the kernel refused with `EAGAIN` and the
+    /// device has not reported `POLLOUT` since (at a submission).
+    pub fn in_fallback(&self) -> bool {
+        self.in_fallback.load(Relaxed)
+    }
+
+    /// How many operations went each way so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            async_ops: self.counters.async_ops.load(Relaxed),
+            sync_ops: self.counters.sync_ops.load(Relaxed),
+            fallback_episodes: self.counters.fallback_episodes.load(Relaxed),
+        }
+    }
+
+    /// Whether the device reports `POLLOUT` now (the process may submit). An error of `poll`
+    /// says yes: the kernel then tells.
+    fn may_submit(&self) -> bool {
+        #[cfg(test)]
+        if let Some(fake) = &self.fake {
+            return fake.poll_out();
+        }
+        let mut p = libc::pollfd {
+            fd: self.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        r < 0 || p.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLNVAL) != 0
+    }
+
+    /// Waits until a reply is ready in the kernel or the fallback filed one (the eventfd).
+    fn wait_event(&self) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(fake) = &self.fake {
+            fake.wait_event();
+            return Ok(());
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: self.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if fds[1].revents != 0 {
+            let mut count = 0u64;
+            // SAFETY: reads the eventfd's 8-byte counter into `count` (non-blocking).
+            unsafe { libc::read(self.wake.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        }
+        Ok(())
+    }
+
+    /// Files a reply the fallback made, and wakes a thread blocked in a reaping call.
+    fn file_fallback_reply(&self, reply: Reply) {
+        let mut t = self.lock();
+        t.backlog.push_back(reply);
+        let reaping = t.reaping;
+        drop(t);
+        self.cond.notify_all();
+        if reaping {
+            #[cfg(test)]
+            if let Some(fake) = &self.fake {
+                fake.wake();
+                return;
+            }
+            let one = 1u64;
+            // SAFETY: adds 1 to the eventfd's counter from an 8-byte value.
+            unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
         }
     }
 
@@ -220,64 +391,135 @@ impl Sysmsg {
     /// Submits the batch with `SYSMSG_IOC_SUBMIT`, in order, and removes the accepted messages
     /// from it. Returns how many were accepted (all of them).
     ///
-    /// If the kernel refuses a message, the ones before it are accepted (and removed) and the
+    /// If the kernel refuses a message with `EAGAIN` (the process is at its limit, or throttled)
+    /// and the fallback is enabled, that message and the rest are performed synchronously here
+    /// and their replies filed for the reaping calls (see the crate's documentation).
+    ///
+    /// If a message is refused otherwise, the ones before it are accepted (and removed) and the
     /// refused one and those after it stay in the batch, untouched: the error says how many were
-    /// accepted and why the next was refused. `EAGAIN` means the queue is full: reap, then
-    /// submit the rest again.
+    /// accepted and why the next was refused. `EAGAIN` (only without the fallback) means the
+    /// queue is full: reap, then submit the rest again.
     pub fn submit(&self, batch: &mut Batch) -> Result<usize, SubmitError> {
+        self.submit_batch(batch, false)
+    }
+
+    /// Submits the batch like [`submit`](Self::submit), but with `SYSMSG_SUBMIT_WAIT`: when the
+    /// process is at its limit or throttled, the call waits (interruptibly) until it may submit
+    /// again, instead of refusing with `EAGAIN`; the fallback is not used.
+    ///
+    /// Only reaping makes room: use it only while another thread reaps, or it waits forever (a
+    /// signal ends the wait with `EINTR`, after the messages accepted so far).
+    pub fn submit_wait(&self, batch: &mut Batch) -> Result<usize, SubmitError> {
+        self.submit_batch(batch, true)
+    }
+
+    fn submit_batch(&self, batch: &mut Batch, wait: bool) -> Result<usize, SubmitError> {
         if batch.is_empty() {
             return Ok(0);
         }
-        let (_, accepted, error) = self.submit_entries(&mut batch.entries, false);
-        batch.entries.drain(..accepted);
-        match error {
-            None => Ok(accepted),
-            Some(error) => Err(SubmitError { accepted, error }),
+        let s = self.submit_entries(&mut batch.entries, false, wait);
+        batch.entries.drain(..s.accepted);
+        match s.error {
+            None => Ok(s.accepted),
+            Some(error) => Err(SubmitError {
+                accepted: s.accepted,
+                error,
+            }),
         }
     }
 
-    /// Submits one message.
+    /// Submits one message (with the fallback, as [`submit`](Self::submit)).
     pub fn submit_one(&self, entry: impl Into<Entry>) -> io::Result<()> {
         let mut entries = [entry.into()];
-        match self.submit_entries(&mut entries, false) {
-            (_, 1, _) => Ok(()),
-            (_, _, error) => Err(error.unwrap_or_else(|| io::Error::other("not accepted"))),
+        let s = self.submit_entries(&mut entries, false, false);
+        match s.accepted {
+            1 => Ok(()),
+            _ => Err(s.error.unwrap_or_else(|| io::Error::other("not accepted"))),
         }
     }
 
-    fn submit_entries(
-        &self,
-        entries: &mut [Entry],
-        sync: bool,
-    ) -> (Prepared, usize, Option<io::Error>) {
-        let prepared = self.lock().prepare(entries, sync);
-        // SAFETY: the messages point into `entries` (data, times), which live until this call
-        // returns, and into read buffers that the table owns until their replies are reaped;
-        // their tags are the table's.
-        let (accepted, error) = match unsafe { self.submit_ioctl(&prepared.msgs) } {
-            Ok(n) => (n, None),
-            Err(e) => (e.accepted, Some(e.error)),
+    /// Submits `entries` in order: to the kernel, and those it refuses with `EAGAIN` (all of
+    /// them in fallback mode) to the fallback, if enabled and not `wait`. The fallback's replies
+    /// are filed in the backlog, or returned for a synchronous call (`sync`, one entry).
+    fn submit_entries(&self, entries: &mut [Entry], sync: bool, wait: bool) -> Submitted {
+        let mut out = Submitted {
+            accepted: 0,
+            slots: Vec::new(),
+            reply: None,
+            error: None,
         };
-        self.lock().finish(entries, &prepared, accepted);
-        self.cond.notify_all();
-        (prepared, accepted, error)
+        let fallback = !wait && self.fallback_enabled();
+        let mut start = 0;
+        if !(fallback && self.in_fallback() && !self.may_submit()) {
+            self.in_fallback.store(false, Relaxed);
+            let prepared = self.lock().prepare(entries, sync);
+            let flags = if wait { sys::SYSMSG_SUBMIT_WAIT } else { 0 };
+            // SAFETY: the messages point into `entries` (data, times), which live until this
+            // call returns, and into read buffers that the table owns until their replies are
+            // reaped; their tags are the table's.
+            let (accepted, error) = match unsafe { self.submit_ioctl(&prepared.msgs, flags) } {
+                Ok(n) => (n, None),
+                Err(e) => (e.accepted, Some(e.error)),
+            };
+            self.lock().finish(entries, &prepared, accepted);
+            self.cond.notify_all();
+            self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
+            out.accepted = accepted;
+            out.slots = prepared.slots[..accepted].to_vec();
+            match error {
+                None => return out,
+                Some(e) if fallback && e.raw_os_error() == Some(libc::EAGAIN) => {
+                    if !self.in_fallback.swap(true, Relaxed) {
+                        self.counters.fallback_episodes.fetch_add(1, Relaxed);
+                    }
+                    start = accepted;
+                }
+                Some(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+            }
+        }
+        for entry in &mut entries[start..] {
+            match fallback::perform(entry) {
+                Ok(reply) => {
+                    self.counters.sync_ops.fetch_add(1, Relaxed);
+                    out.accepted += 1;
+                    if sync {
+                        out.reply = Some(reply);
+                    } else {
+                        self.file_fallback_reply(reply);
+                    }
+                }
+                Err(e) => {
+                    out.error = Some(e);
+                    break;
+                }
+            }
+        }
+        out
     }
 
-    /// `SYSMSG_IOC_SUBMIT` of `msgs`, without any bookkeeping.
+    /// `SYSMSG_IOC_SUBMIT` of `msgs` with `flags`, without any bookkeeping.
     ///
     /// # Safety
     ///
     /// As for [`submit_raw`](Self::submit_raw).
-    unsafe fn submit_ioctl(&self, msgs: &[sys::sysmsg_msg]) -> Result<usize, SubmitError> {
+    unsafe fn submit_ioctl(
+        &self,
+        msgs: &[sys::sysmsg_msg],
+        flags: u32,
+    ) -> Result<usize, SubmitError> {
         #[cfg(test)]
         if let Some(fake) = &self.fake {
             // SAFETY: the caller's promise.
-            return unsafe { fake.submit(msgs) };
+            return unsafe { fake.submit(msgs, flags & sys::SYSMSG_SUBMIT_WAIT != 0) };
         }
         let count = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
         let mut arg = sys::sysmsg_submit {
             msgs: msgs.as_ptr() as u64,
             count,
+            flags,
             ..Default::default()
         };
         // SAFETY: `arg` is a valid sysmsg_submit naming `count` messages; the caller vouches for
@@ -311,11 +553,12 @@ impl Sysmsg {
     /// - no tag may have [`TAG_MAGIC`] in its top 16 bits (those are the library's).
     pub unsafe fn submit_raw(&self, msgs: &[sys::sysmsg_msg]) -> Result<usize, SubmitError> {
         // SAFETY: the caller's promise.
-        let r = unsafe { self.submit_ioctl(msgs) };
+        let r = unsafe { self.submit_ioctl(msgs, 0) };
         let accepted = match &r {
             Ok(n) => *n,
             Err(e) => e.accepted,
         };
+        self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
         self.lock().outstanding += accepted as i64;
         self.cond.notify_all();
         r
@@ -336,6 +579,7 @@ impl Sysmsg {
             return Err(io::Error::last_os_error());
         }
         let accepted = r as usize / std::mem::size_of::<sys::sysmsg_msg>();
+        self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
         self.lock().outstanding += accepted as i64;
         self.cond.notify_all();
         Ok(accepted)
@@ -364,6 +608,9 @@ impl Sysmsg {
 
     /// One reaping call, made by one thread at a time (the table's `reaping` flag); the replies
     /// are filed in the table.
+    ///
+    /// With the fallback enabled, a blocking round waits with `poll` for a reply in the kernel or
+    /// a reply the fallback filed in another thread, so it may end with none (`Ok(0)`).
     fn reap_round<'a>(
         &'a self,
         mut t: MutexGuard<'a, Table>,
@@ -372,7 +619,23 @@ impl Sysmsg {
         t.reaping = true;
         drop(t);
         let mut buf = [sys::sysmsg_reply::default(); REAP_BATCH];
-        let r = self.reap_ioctl(&mut buf, nowait);
+        let r = if nowait || !self.fallback_enabled() {
+            self.reap_ioctl(&mut buf, nowait)
+        } else {
+            let eagain = |r: &io::Result<usize>| matches!(r, Err(e) if e.raw_os_error() == Some(libc::EAGAIN));
+            let mut r = self.reap_ioctl(&mut buf, true);
+            if eagain(&r) {
+                r = self.wait_event().and_then(|()| {
+                    let again = self.reap_ioctl(&mut buf, true);
+                    if eagain(&again) {
+                        Ok(0)
+                    } else {
+                        again
+                    }
+                });
+            }
+            r
+        };
         let mut t = self.lock();
         t.reaping = false;
         if let Ok(n) = r {
@@ -507,16 +770,21 @@ impl Sysmsg {
 
     /// Submits one message and waits for its own reply, which it returns whatever its result.
     /// Other replies that arrive meanwhile are kept for the next reaping call. A refusal at
-    /// submit is the error (`EAGAIN` if the queue is full: reap, then try again). A signal does
+    /// submit is the error (`EAGAIN` if the queue is full and the fallback disabled: reap, then
+    /// try again). A signal does
     /// not end the wait; another error does, and the reply then goes to the backlog when it
     /// comes.
+    ///
+    /// With the fallback, an operation the kernel refuses with `EAGAIN` is performed here.
     pub fn execute(&self, entry: impl Into<Entry>) -> io::Result<Reply> {
         let mut entries = [entry.into()];
-        let (prepared, accepted, error) = self.submit_entries(&mut entries, true);
-        if accepted == 0 {
-            return Err(error.unwrap_or_else(|| io::Error::other("not accepted")));
+        let s = self.submit_entries(&mut entries, true, false);
+        if let Some(reply) = s.reply {
+            return Ok(reply);
         }
-        let index = prepared.slots[0];
+        let Some(&index) = s.slots.first() else {
+            return Err(s.error.unwrap_or_else(|| io::Error::other("not accepted")));
+        };
         let mut t = self.lock();
         loop {
             if let Some(r) = t.take_done(index) {

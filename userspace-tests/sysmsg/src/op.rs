@@ -266,11 +266,11 @@ impl fmt::Debug for Payload {
 /// Made by the builders of this module; owns the data, time or buffer the message points to.
 #[derive(Debug)]
 pub struct Entry {
-    opcode: Opcode,
-    fd: RawFd,
-    tag: u64,
-    offset: i64,
-    op_flags: u32,
+    pub(crate) opcode: Opcode,
+    pub(crate) fd: RawFd,
+    pub(crate) tag: u64,
+    pub(crate) offset: i64,
+    pub(crate) op_flags: u32,
     pub(crate) payload: Payload,
 }
 
