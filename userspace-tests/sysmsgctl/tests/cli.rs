@@ -153,3 +153,55 @@ fn help_works_without_the_device() {
     let err = fails(&["--device", "/nonexistent", "status"]);
     assert!(err.contains("ENOENT"), "{err}");
 }
+
+/// Runs `sysmsgctl` as an unprivileged user (uid/gid 65534, no groups, no capabilities) through
+/// `setpriv`, as an administrator would.
+fn as_nobody(args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_sysmsgctl"))
+        .args(args)
+        .output()
+        .expect("run setpriv (util-linux)")
+}
+
+#[test]
+fn an_unprivileged_user_via_setpriv() {
+    let _serial = serial();
+    let mut sysctls = Sysctls::new();
+    sysctls.set("per_process_limits", 1);
+    let hard = sysctl("max_per_process_hard").expect("max_per_process_hard");
+
+    // It may lower its own hard limit...
+    let lower = (hard / 2).to_string();
+    let out = as_nobody(&["limit", "--hard", &lower]);
+    assert!(out.status.success(), "lowering: {out:?}");
+    assert!(text(&out.stdout).contains(&lower), "{out:?}");
+    // ...but not raise it above what it started with.
+    let higher = (hard + 1).to_string();
+    let out = as_nobody(&["limit", "--hard", &higher]);
+    assert_eq!(out.status.code(), Some(1), "raising: {out:?}");
+    assert!(text(&out.stderr).contains("EPERM"), "{out:?}");
+
+    // It cannot change another user's (root's) process.
+    let dev = open();
+    let me = std::process::id().to_string();
+    let out = as_nobody(&["limit", "--pid", &me, "--soft", "5"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "another user's process: {out:?}"
+    );
+    assert!(text(&out.stderr).contains("EPERM"), "{out:?}");
+    assert_ne!(dev.limits(0).expect("own limits").soft, 5);
+
+    // It cannot write sysctls.
+    let before = sysctl("max_total").expect("max_total");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(["sh", "-c", "echo 7 > /proc/sys/kernel/sysmsg/max_total"])
+        .output()
+        .expect("run setpriv");
+    assert!(!out.status.success(), "a sysctl write as nobody: {out:?}");
+    assert_eq!(sysctl("max_total").expect("max_total"), before);
+}
