@@ -10,8 +10,12 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# /tmp must be writable, but a checkout under the host's /tmp (a clone made there) must stay
+# visible: a tmpfs overlaid on the host's read-only /tmp; a plain tmpfs if that cannot be had.
+mkdir -p /run/tmp/upper /run/tmp/work
+mount -t overlay overlay -o lowerdir=/tmp,upperdir=/run/tmp/upper,workdir=/run/tmp/work /tmp ||
+	mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /tmp/results
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 results /tmp/results
