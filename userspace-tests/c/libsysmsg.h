@@ -15,7 +15,7 @@
  *    the system call they stand for: -1 with errno set on failure;
  *  - a struct sysmsg is not thread-safe: use it from one thread at a time
  *    (the kernel side is: threads of one process share one queue, see
- *    docs/abi.md), and do not reap replies of the same process through
+ *    README.md), and do not reap replies of the same process through
  *    another struct sysmsg or the raw file descriptor while a *_sync()
  *    helper runs, or that helper could wait for a reply taken elsewhere;
  *  - tags with their top 16 bits all set (>= SYSMSG_TAG_LIB_BASE) are
@@ -29,7 +29,7 @@
  * reaped, so it must stay valid (and untouched) until then. (In the fallback
  * below it is written earlier, while the submitting call runs.)
  *
- * The fallback (docs/limits.md, "The fallback in the libraries"): when the
+ * The fallback (README.md, "The fallback in the libraries"): when the
  * kernel refuses a message with EAGAIN (the process is at a limit, or it is
  * throttled), the library performs that message and every later one of the
  * same submit *synchronously in the calling thread*, with the real system
@@ -257,7 +257,7 @@ static inline int sysmsg_in_fallback(const struct sysmsg *s)
 }
 
 /*
- * Limits (docs/limits.md). @pid is 0 for the caller's own process, else a
+ * Limits (README.md). @pid is 0 for the caller's own process, else a
  * process id (the rights prlimit(2) needs). They return 0 or -errno.
  * sysmsg_get_limits - SYSMSG_IOC_GET_LIMITS: the limits in force into
  *   *@soft and *@hard (either may be NULL).

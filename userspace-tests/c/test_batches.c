@@ -530,7 +530,7 @@ static void test_threads(void)
 
 /*
  * The per-process queue limit; last, on a file of its own, closed at the end.
- * With SYSMSG_FEATURE_LIMITS (docs/limits.md) the refusal also throttles the
+ * With SYSMSG_FEATURE_LIMITS (README.md) the refusal also throttles the
  * process: with the limit L and low_water 50 it may submit again only once
  * it is down to floor(L / 2) messages in flight, so reaping one reply does
  * not make room then (test_limits checks the exact points).

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Errors: every reason docs/abi.md gives for refusing a message at submit
+ * Errors: every reason README.md gives for refusing a message at submit
  * (EINVAL, EBADF, ESPIPE, EFAULT), each through write() and SYSMSG_IOC_SUBMIT,
  * alone and after an accepted message, and never with a reply; errors that
  * come back in the reply's result (EFAULT at writeback, EISDIR, EPIPE,

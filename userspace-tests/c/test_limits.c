@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Limits that never deadlock (docs/limits.md): the sysctls (modes, ranges,
+ * Limits that never deadlock (README.md): the sysctls (modes, ranges,
  * root only), SYSMSG_IOC_GET_LIMITS/SET_LIMITS (per_process_limits, EINVAL
  * rules, CAP_SYS_RESOURCE for raising the hard limit, other processes:
  * prlimit rights, ESRCH), one limit for all files of a process, the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The seeds' test (docs/limits.md): a pipelined server that does all its I/O
+ * The seeds' test (README.md): a pipelined server that does all its I/O
  * through libsysmsg messages must give the same answers at every
  * per-process limit, however small, and never get stuck, thanks to the
  * library's fallback; without the fallback it gets stuck, which proves that

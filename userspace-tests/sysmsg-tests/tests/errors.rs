@@ -1,4 +1,4 @@
-//! Every refusal of docs/abi.md with its errno (and no reply for a refused message), errors of the
+//! Every refusal of README.md with its errno (and no reply for a refused message), errors of the
 //! ioctls themselves, and faults at writeback. (The queue limit, which belongs to the whole
 //! process, is tested in limits.rs.)
 
@@ -432,7 +432,7 @@ fn bad_pointers_at_submit_are_efault() {
     // SAFETY: the first message is a NOP; the second is unreadable.
     let r = unsafe { ioctl::call(dev.as_fd(), ioctl::SUBMIT, &mut s as *mut _ as usize) };
     two.unmap();
-    // docs/abi.md does not say whether the array is read message by message (the first is
+    // README.md does not say whether the array is read message by message (the first is
     // accepted, the second refused) or at once (all refused); either way the count must be
     // right: one reply for an accepted NOP, none if refused.
     let mut out = [sys::sysmsg_reply::default(); 2];

@@ -1,4 +1,4 @@
-//! Limits, hysteresis, counters and the library's fallback, end to end (docs/limits.md).
+//! Limits, hysteresis, counters and the library's fallback, end to end (README.md).
 //!
 //! Limits and the throttle belong to the whole process, and libtest runs the tests of this
 //! program in threads of one process: every test here holds [`serial`], and those that change

@@ -341,7 +341,7 @@ fn operation_errors_come_in_the_reply() {
     assert_eq!(reply.errno(), Some(libc::EINVAL));
 }
 
-/// read(2) of a directory fails with EISDIR (docs/abi.md names it among the reply errnos); note
+/// read(2) of a directory fails with EISDIR (README.md names it among the reply errnos); note
 /// that vfs_iocb_iter_read() says EINVAL for a file without ->read_iter, so a module that reads
 /// through it must tell directories apart.
 #[test]

@@ -1,11 +1,11 @@
 //! A fake of the module's submit and reap, for host unit tests of the library's bookkeeping and
 //! of its coordination between threads (the real module only runs in the test VM).
 //!
-//! It follows docs/abi.md where the library depends on it: messages are taken in order and the
+//! It follows README.md where the library depends on it: messages are taken in order and the
 //! first refused one stops the batch; NOPs complete at submit, sleeps on a timer thread, reads
 //! produce data that is written back to the message's buffer *at reap*; replies come in
 //! completion order; a reap waits for one reply unless told not to; the queue is bounded, and
-//! after a refusal the queue is throttled until it is down to half its limit (docs/limits.md:
+//! after a refusal the queue is throttled until it is down to half its limit (README.md:
 //! no `POLLOUT` and every submission refused meanwhile, unless it waits for room).
 
 use crate::{reply::SubmitError, sys, Opcode};

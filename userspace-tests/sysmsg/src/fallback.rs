@@ -1,4 +1,4 @@
-//! The fallback (docs/limits.md): an operation the kernel refused with `EAGAIN`, or that was
+//! The fallback (README.md): an operation the kernel refused with `EAGAIN`, or that was
 //! submitted while the process is throttled, is performed here, synchronously in the caller, with
 //! the real system call, and answered with a [`Reply`] of the same shape as the kernel's (tag,
 //! opcode, result, read data).

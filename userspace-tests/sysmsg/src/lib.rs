@@ -36,7 +36,7 @@
 //!
 //! # Limits and the fallback
 //!
-//! The module bounds the messages a process has in flight (docs/limits.md): past its limit, a
+//! The module bounds the messages a process has in flight (README.md): past its limit, a
 //! submission is refused with `EAGAIN`, and the process is *throttled* (every submission refused)
 //! until it is down to its low-water mark. The library then does not fail: it performs the
 //! refused operations itself, synchronously in the submitting thread, with the real system call,

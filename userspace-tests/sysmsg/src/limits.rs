@@ -1,4 +1,4 @@
-//! Per-process limits and counters (docs/limits.md): `SYSMSG_IOC_GET_LIMITS`,
+//! Per-process limits and counters (README.md): `SYSMSG_IOC_GET_LIMITS`,
 //! `SYSMSG_IOC_SET_LIMITS` and `SYSMSG_IOC_PROC_STATS`.
 
 use crate::{ioctl, sys, Sysmsg};

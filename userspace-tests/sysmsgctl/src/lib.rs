@@ -1,5 +1,5 @@
 //! `sysmsgctl`: shows sysmsg's sysctls, totals and per-process counters, and shows or sets a
-//! process's limits on messages in flight like `prlimit(1)` (docs/limits.md).
+//! process's limits on messages in flight like `prlimit(1)` (README.md).
 //!
 //! The command line is parsed by [`Cli`] (clap); [`run`] does the work and writes to any output,
 //! and the formatting and error messages are plain functions, unit-tested on the host.
