@@ -664,14 +664,30 @@ int sysmsg_nop_sync(struct sysmsg *s)
 	return (int)sysmsg_sync_ret(sysmsg_sync(s, &m));
 }
 
-int sysmsg_get_limits(struct sysmsg *s, pid_t pid, __u64 *soft, __u64 *hard)
+int sysmsg_limits_fd(int fd, unsigned long cmd, pid_t pid, unsigned int flags, __u64 soft,
+		     __u64 hard, struct sysmsg_limits *out)
 {
 	struct sysmsg_limits l;
 
 	memset(&l, 0, sizeof(l));
 	l.pid = pid;
-	if (ioctl(s->fd, SYSMSG_IOC_GET_LIMITS, &l) < 0)
+	l.flags = flags;
+	l.soft = soft;
+	l.hard = hard;
+	if (ioctl(fd, cmd, &l) < 0)
 		return -errno;
+	if (out)
+		*out = l;
+	return 0;
+}
+
+int sysmsg_get_limits(struct sysmsg *s, pid_t pid, __u64 *soft, __u64 *hard)
+{
+	struct sysmsg_limits l = { 0 };
+	int ret = sysmsg_limits_fd(s->fd, SYSMSG_IOC_GET_LIMITS, pid, 0, 0, 0, &l);
+
+	if (ret)
+		return ret;
 	if (soft)
 		*soft = l.soft;
 	if (hard)
@@ -681,16 +697,7 @@ int sysmsg_get_limits(struct sysmsg *s, pid_t pid, __u64 *soft, __u64 *hard)
 
 int sysmsg_set_limits(struct sysmsg *s, pid_t pid, unsigned int flags, __u64 soft, __u64 hard)
 {
-	struct sysmsg_limits l;
-
-	memset(&l, 0, sizeof(l));
-	l.pid = pid;
-	l.flags = flags;
-	l.soft = soft;
-	l.hard = hard;
-	if (ioctl(s->fd, SYSMSG_IOC_SET_LIMITS, &l) < 0)
-		return -errno;
-	return 0;
+	return sysmsg_limits_fd(s->fd, SYSMSG_IOC_SET_LIMITS, pid, flags, soft, hard, NULL);
 }
 
 int sysmsg_proc_stats(struct sysmsg *s, struct sysmsg_proc_stats *procs, unsigned int max,

@@ -265,6 +265,14 @@ static inline int sysmsg_in_fallback(const struct sysmsg *s)
  *   and/or SYSMSG_LIMIT_HARD, which of @soft/@hard to set (EPERM while
  *   kernel.sysmsg.per_process_limits is 0).
  */
+/*
+ * One SYSMSG_IOC_GET_LIMITS or SYSMSG_IOC_SET_LIMITS (@cmd) on a raw
+ * descriptor with the given fields; 0 or -errno. The limits the kernel writes
+ * back are stored in *@out if @out is not NULL.
+ */
+int sysmsg_limits_fd(int fd, unsigned long cmd, pid_t pid, unsigned int flags, __u64 soft,
+		     __u64 hard, struct sysmsg_limits *out);
+
 int sysmsg_get_limits(struct sysmsg *s, pid_t pid, __u64 *soft, __u64 *hard);
 int sysmsg_set_limits(struct sysmsg *s, pid_t pid, unsigned int flags, __u64 soft, __u64 hard);
 

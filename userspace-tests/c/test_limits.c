@@ -890,13 +890,36 @@ static void *helper(void *arg)
 	return NULL;
 }
 
+/*
+ * SUBMIT_WAIT of @n NOPs from @tag while helper() reaps one (@reap) or
+ * signals this thread; returns its result and sets *@dt to how long it took.
+ * -EAGAIN with *@dt 0 if the helper thread could not start.
+ */
+static int submit_wait_helped(int reap, int n, __u64 tag, unsigned int *acc, int *err,
+			      long long *dt)
+{
+	long long t0;
+	pthread_t th;
+	int ret;
+
+	*dt = 0;
+	atomic_store(&waiter_state, 0);
+	if (pthread_create(&th, NULL, helper, (void *)(uintptr_t)reap))
+		return -EAGAIN;
+	t0 = now_ns();
+	ret = submit_wait(devfd, n, tag, acc, err);
+	*dt = now_ns() - t0;
+	atomic_store(&waiter_state, 1);
+	pthread_join(th, NULL);
+	return ret;
+}
+
 static void test_submit_wait(void)
 {
 	struct sysmsg_submit sub;
 	struct sysmsg_msg m;
 	struct sigaction sa;
 	unsigned int acc;
-	pthread_t th;
 	long long t0, dt;
 	int n, err;
 
@@ -919,14 +942,7 @@ static void test_submit_wait(void)
 
 	/* Waits until another thread reaps. */
 	nops(devfd, 2, 10);
-	atomic_store(&waiter_state, 0);
-	if (pthread_create(&th, NULL, helper, (void *)1))
-		return;
-	t0 = now_ns();
-	n = submit_wait(devfd, 1, 12, &acc, &err);
-	dt = now_ns() - t0;
-	atomic_store(&waiter_state, 1);
-	pthread_join(th, NULL);
+	n = submit_wait_helped(1, 1, 12, &acc, &err, &dt);
 	tap_ok(n == 1 && acc == 1 && dt >= 250 * NSEC_PER_MSEC,
 	       "SUBMIT_WAIT at the limit waits until another thread reaps (after %lld ms), then succeeds (%d, %s)",
 	       dt / NSEC_PER_MSEC, n, errname(n < 0 ? n : 0));
@@ -934,14 +950,7 @@ static void test_submit_wait(void)
 
 	/* A batch that partly fits waits for the rest. */
 	nops(devfd, 1, 20);
-	atomic_store(&waiter_state, 0);
-	if (pthread_create(&th, NULL, helper, (void *)1))
-		return;
-	t0 = now_ns();
-	n = submit_wait(devfd, 2, 21, &acc, &err);
-	dt = now_ns() - t0;
-	atomic_store(&waiter_state, 1);
-	pthread_join(th, NULL);
+	n = submit_wait_helped(1, 2, 21, &acc, &err, &dt);
 	tap_ok(n == 2 && acc == 2 && dt >= 250 * NSEC_PER_MSEC,
 	       "SUBMIT_WAIT of 2 with room for 1: the second waits for the reap (%lld ms), both accepted (%d)",
 	       dt / NSEC_PER_MSEC, n);
@@ -949,24 +958,12 @@ static void test_submit_wait(void)
 
 	/* Interrupted by a signal. */
 	nops(devfd, 2, 30);
-	atomic_store(&waiter_state, 0);
-	if (pthread_create(&th, NULL, helper, (void *)0))
-		return;
-	t0 = now_ns();
-	n = submit_wait(devfd, 1, 32, &acc, &err);
-	dt = now_ns() - t0;
-	atomic_store(&waiter_state, 1);
-	pthread_join(th, NULL);
+	n = submit_wait_helped(0, 1, 32, &acc, &err, &dt);
 	tap_ok(n == -EINTR && acc == 0 && dt >= 250 * NSEC_PER_MSEC && dt < 5 * NSEC_PER_SEC,
 	       "SUBMIT_WAIT with nobody reaping is interrupted by a signal: EINTR after %lld ms (%s)",
 	       dt / NSEC_PER_MSEC, errname(n < 0 ? n : 0));
 	reap1(devfd);
-	atomic_store(&waiter_state, 0);
-	if (pthread_create(&th, NULL, helper, (void *)0))
-		return;
-	n = submit_wait(devfd, 2, 33, &acc, &err);
-	atomic_store(&waiter_state, 1);
-	pthread_join(th, NULL);
+	n = submit_wait_helped(0, 2, 33, &acc, &err, &dt);
 	tap_ok(n == 1 && acc == 1,
 	       "interrupted after accepting 1 of 2: returns 1 (accepted %u, error %s)", acc,
 	       errname(err));

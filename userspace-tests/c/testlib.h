@@ -523,26 +523,14 @@ static inline int sysctl_set_saved(const char *name, long long v)
 static inline int raw_get_limits(int fd, pid_t pid, struct sysmsg_limits *l)
 {
 	memset(l, 0, sizeof(*l));
-	l->pid = pid;
-	return ioctl(fd, SYSMSG_IOC_GET_LIMITS, l) < 0 ? -errno : 0;
+	return sysmsg_limits_fd(fd, SYSMSG_IOC_GET_LIMITS, pid, 0, 0, 0, l);
 }
 
 /* SYSMSG_IOC_SET_LIMITS: 0 or -errno; the limits written back in *@out if not NULL. */
 static inline int raw_set_limits(int fd, pid_t pid, unsigned int flags, __u64 soft, __u64 hard,
 				 struct sysmsg_limits *out)
 {
-	struct sysmsg_limits l;
-
-	memset(&l, 0, sizeof(l));
-	l.pid = pid;
-	l.flags = flags;
-	l.soft = soft;
-	l.hard = hard;
-	if (ioctl(fd, SYSMSG_IOC_SET_LIMITS, &l) < 0)
-		return -errno;
-	if (out)
-		*out = l;
-	return 0;
+	return sysmsg_limits_fd(fd, SYSMSG_IOC_SET_LIMITS, pid, flags, soft, hard, out);
 }
 
 /*

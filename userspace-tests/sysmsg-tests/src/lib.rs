@@ -259,6 +259,29 @@ pub fn raw_msg(opcode: Opcode, tag: u64) -> sys::sysmsg_msg {
     }
 }
 
+/// A new anonymous mapping of `len` bytes (`flags`: `MAP_PRIVATE` or `MAP_SHARED`); panics if
+/// `mmap` fails.
+fn mmap_anon(len: usize, prot: i32, flags: i32) -> *mut libc::c_void {
+    // SAFETY: a new anonymous mapping; no existing memory is touched.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            flags | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(
+        addr,
+        libc::MAP_FAILED,
+        "mmap: {}",
+        io::Error::last_os_error()
+    );
+    addr
+}
+
 /// An anonymous private mapping of `len` bytes, unmapped when dropped.
 ///
 /// "Unmapping" part of it frees the pages but keeps their addresses reserved, inaccessible
@@ -274,23 +297,7 @@ pub struct Mapping {
 impl Mapping {
     /// Maps `len` bytes with protection `prot` (`libc::PROT_*`).
     pub fn new(len: usize, prot: i32) -> Self {
-        // SAFETY: a new anonymous mapping; no existing memory is touched.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(
-            addr,
-            libc::MAP_FAILED,
-            "mmap: {}",
-            io::Error::last_os_error()
-        );
+        let addr = mmap_anon(len, prot, libc::MAP_PRIVATE);
         Self {
             addr,
             len,
@@ -489,23 +496,7 @@ unsafe impl Sync for Progress {}
 impl Progress {
     /// A counter at 0 in a new shared mapping.
     pub fn new() -> Self {
-        // SAFETY: a new anonymous shared mapping; no existing memory is touched.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(
-            addr,
-            libc::MAP_FAILED,
-            "mmap: {}",
-            io::Error::last_os_error()
-        );
+        let addr = mmap_anon(4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED);
         Self {
             counter: addr.cast(),
         }
