@@ -4,20 +4,52 @@
 //!
 //! The file holds one [`Session`] per process that uses it: the opener's, reached without a lock,
 //! and those of processes that inherited the file, in a tree by tgid. Submitting (`write`,
-//! `SYSMSG_IOC_SUBMIT`), reaping (`read`, `SYSMSG_IOC_REAP`) and `poll` act on the calling
-//! process's session only.
+//! `SYSMSG_IOC_SUBMIT`), reaping (`read`, `SYSMSG_IOC_REAP`), cancelling and `poll` act on the
+//! calling process's session only.
+//!
+//! # When a process's messages are aborted
+//!
+//! A process's session lives while the process holds the file. It is aborted ([`Session::abort`]:
+//! everything in flight cancelled or dropped, its slots given back, its per-process state put)
+//! when:
+//!
+//! - the process **exits**, however (exit, a fatal signal, a crash, `exit_group` from any
+//!   thread): `->flush`, called from `exit_files()` of its last thread;
+//! - it **closes its last descriptor** of the file, or **`exec`s** with the descriptor
+//!   close-on-exec: `->flush` too, seeing the file in no slot of its table any more;
+//! - it **`exec`s** keeping the descriptor: at the new image's first use of the file (the session
+//!   belongs to the old address space), and at the latest when it exits; the writeback of a read
+//!   never goes to another address space (`ops::file`);
+//! - the file is **released** (its last close, in whichever process).
+//!
+//! Why `->flush`: it is the one hook a module has that runs in the context of a process giving up
+//! a file, exit included, with no kernel change and no polling. `exit_files()` closes the table
+//! of the last thread of a group (after `exit_mm()`; the fds of a dying group are closed by its
+//! last user) with `current->files` already cleared, and a plain `close()` calls it after the
+//! descriptor left the table, so "does this process still hold the file?" has an exact answer
+//! there (`glue::current_holds`). The alternatives: `->release` runs only at the file's last
+//! close, in any process, so a child keeping the file open would keep its parent's messages
+//! running; an `mmu_notifier` on the address space needs `CONFIG_MMU_NOTIFIER`, which many
+//! kernels (tinyconfig-based ones here) do not have, and its release can be delayed by anyone
+//! holding the mm; `task_work` runs at every return to user space, not only at exit. Nothing
+//! waits in the exiting task: operations executing on a worker finish in the background.
+//!
+//! Not covered: a thread that `unshare(CLONE_FILES)`d and exits while its group lives on
+//! (undecided: the session stays until the process exits or the file is released), and processes
+//! sharing one descriptor table without being threads of one group (`CLONE_FILES` alone).
 
 use crate::{
+    access,
     context::Context,
-    glue,
+    glue::{self, Holds},
     limits::{Change, PER_PROCESS_LIMITS},
     miscdev::FileOps,
     phases,
     process::current_tgid,
     session::Session,
     uapi::{
-        self, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats, sysmsg_reap, sysmsg_reply,
-        sysmsg_stats, sysmsg_submit,
+        self, sysmsg_cancel, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats,
+        sysmsg_reap, sysmsg_reply, sysmsg_stats, sysmsg_submit,
     },
     wait::PollTable,
 };
@@ -53,32 +85,62 @@ impl SysmsgFile {
         Session::new(ctx.clone(), process.clone()).inspect_err(|_| ctx.processes.put(&process))
     }
 
-    /// Runs `f` with the calling process's session, creating it on first use.
-    fn with_session<R>(&self, f: impl FnOnce(&Session) -> R) -> Result<R> {
+    /// Runs `f` with the calling process's session, creating it on first use, and replacing it
+    /// if it belongs to an address space the process left (`exec`).
+    fn with_session<R>(&self, f: impl FnOnce(&Arc<Session>) -> R) -> Result<R> {
         let tgid = current_tgid();
         if tgid == self.opener.tgid() {
-            return Ok(f(&self.opener));
+            if self.opener.is_current() {
+                return Ok(f(&self.opener));
+            }
+            // The opener exec'd: its old image's messages go.
+            self.abort(&self.opener);
         }
         let found = self.others.lock().get(&tgid).cloned();
-        let session = match found {
-            Some(s) => s,
-            None => {
-                let fresh = Self::new_session(&self.ctx, tgid)?;
-                let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-                let mut others = self.others.lock();
-                if let Some(s) = others.get(&tgid) {
-                    // Another thread of the process won the race.
-                    let s = s.clone();
-                    drop(others);
-                    self.ctx.processes.put(fresh.process());
-                    s
-                } else {
-                    others.insert(node.into_node(tgid, fresh.clone()));
-                    fresh
-                }
+        if let Some(s) = found.filter(|s| s.is_current()) {
+            return Ok(f(&s));
+        }
+        // First use, or the session of an old image. The new session takes its reference on the
+        // process before the old one puts its own, so the process's limits carry over.
+        let fresh = Self::new_session(&self.ctx, tgid)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)
+            .inspect_err(|_| self.ctx.processes.put(fresh.process()))?;
+        let mut others = self.others.lock();
+        let (session, stale) = match others.get(&tgid) {
+            // Another thread of the process won the race.
+            Some(s) if s.is_current() => (s.clone(), Some(fresh)),
+            _ => {
+                let old = others.insert(node.into_node(tgid, fresh.clone()));
+                (fresh, old.map(|n| n.to_key_value().1))
             }
         };
+        drop(others);
+        // The old image's session, or our fresh one if we lost the race (aborting an empty
+        // session only puts its process).
+        if let Some(stale) = stale {
+            self.abort(&stale);
+        }
         Ok(f(&session))
+    }
+
+    /// Aborts `session` (once) and puts its process.
+    fn abort(&self, session: &Session) -> bool {
+        let done = session.abort();
+        if done {
+            self.ctx.processes.put(session.process());
+        }
+        done
+    }
+
+    /// The process `tgid` gave up the file: aborts its session.
+    fn give_up(&self, tgid: Pid) {
+        if tgid == self.opener.tgid() {
+            self.abort(&self.opener);
+        }
+        let removed = self.others.lock().remove(&tgid);
+        if let Some(session) = removed {
+            self.abort(&session);
+        }
     }
 
     /// `SYSMSG_IOC_GET_INFO`.
@@ -202,6 +264,32 @@ impl SysmsgFile {
         Ok(req.count as isize)
     }
 
+    /// `SYSMSG_IOC_CANCEL`.
+    fn cancel_ioctl(&self, arg: usize) -> Result<isize> {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_cancel>()).reader_writer();
+        let mut req: sysmsg_cancel = reader.read()?;
+        let all = req.flags & uapi::SYSMSG_CANCEL_ALL != 0;
+        if req.flags & !uapi::SYSMSG_CANCEL_ALL != 0
+            || req.reserved != [0; 3]
+            || (all && req.tag != 0)
+        {
+            return Err(EINVAL);
+        }
+        let done = self.with_session(|s| s.cancel((!all).then_some(req.tag)))?;
+        req.cancelled = done.stopped;
+        req.already = done.already;
+        writer.write(&req)?;
+        if all || done.stopped > 0 {
+            Ok(done.stopped as isize)
+        } else if done.already > 0 {
+            // Not among the kernel crate's named codes in 7.2.
+            Err(Error::from_errno(-(kernel::bindings::EALREADY as i32)))
+        } else {
+            Err(ENOENT)
+        }
+    }
+
     /// `SYSMSG_IOC_REAP`.
     fn reap_ioctl(&self, arg: usize) -> Result<isize> {
         let (mut reader, mut writer) =
@@ -238,6 +326,7 @@ impl FileOps for SysmsgFile {
     type Shared = Arc<Context>;
 
     fn open(ctx: &Arc<Context>, _file: &File) -> Result<Arc<SysmsgFile>> {
+        access::may_open()?;
         let opener = Self::new_session(ctx, current_tgid())?;
         let process = opener.process().clone();
         let init = try_pin_init!(SysmsgFile {
@@ -251,12 +340,17 @@ impl FileOps for SysmsgFile {
     fn release(this: Arc<SysmsgFile>, _file: &File) {
         let others = core::mem::take(&mut *this.others.lock());
         for (_, session) in others.iter() {
-            session.abort();
-            this.ctx.processes.put(session.process());
+            this.abort(session);
         }
         drop(others);
-        this.opener.abort();
-        this.ctx.processes.put(this.opener.process());
+        this.abort(&this.opener);
+    }
+
+    fn flush(this: ArcBorrow<'_, SysmsgFile>, file: &File) -> Result {
+        if glue::current_holds(file) == Holds::No {
+            this.give_up(current_tgid());
+        }
+        Ok(())
     }
 
     fn read(this: ArcBorrow<'_, SysmsgFile>, file: &File, buf: UserSlice) -> Result<usize> {
@@ -300,6 +394,7 @@ impl FileOps for SysmsgFile {
             uapi::SYSMSG_IOC_GET_LIMITS => this.limits_ioctl(arg, false),
             uapi::SYSMSG_IOC_SET_LIMITS => this.limits_ioctl(arg, true),
             uapi::SYSMSG_IOC_PROC_STATS => this.stats_ioctl(arg),
+            uapi::SYSMSG_IOC_CANCEL => this.cancel_ioctl(arg),
             _ => Err(ENOTTY),
         }
     }

@@ -9,7 +9,10 @@
 //! wraps each in a small exported-to-Rust function; this file declares them and wraps each again
 //! in a safe function or type. Nothing else in the crate calls them.
 
-use core::ptr::NonNull;
+use core::{
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicPtr, Ordering},
+};
 use kernel::{
     bindings,
     ffi::{c_int, c_uint, c_ulong, c_void},
@@ -64,7 +67,6 @@ mod ffi {
             flags: c_ulong,
             events: c_uint,
         );
-        pub(crate) fn sysmsg_wq_barrier(wq: *mut bindings::wait_queue_head);
         pub(crate) fn sysmsg_wq_wake(wq: *mut bindings::wait_queue_head, events: c_uint);
         pub(crate) fn sysmsg_hrtimer_start(timer: *mut bindings::hrtimer, ns: i64, abs: bool);
         pub(crate) fn sysmsg_access_ok(addr: c_ulong, len: c_ulong) -> bool;
@@ -72,6 +74,10 @@ mod ffi {
         pub(crate) fn sysmsg_limits_target(vpid: i32) -> c_int;
         pub(crate) fn sysmsg_tgid_vnr(tgid: i32) -> i32;
         pub(crate) fn sysmsg_capable_sys_resource() -> bool;
+        pub(crate) fn sysmsg_module_get();
+        pub(crate) fn sysmsg_module_put();
+        pub(crate) fn sysmsg_current_holds(file: *mut bindings::file) -> c_int;
+        pub(crate) fn sysmsg_may_open_restricted(gid: c_int) -> bool;
     }
 }
 
@@ -243,4 +249,101 @@ impl Drop for MmRef {
         // SAFETY: by the type invariants we hold one reference.
         unsafe { sysmsg_mm_drop(self.0.as_ptr()) };
     }
+}
+
+/// The address space a session belongs to, held (`mmgrab`) so that it is recognised again, and let
+/// go explicitly when the session is aborted: a session may be freed in interrupt context (by the
+/// timer that completes its last message), where `mmdrop` must not run.
+///
+/// # Invariants
+///
+/// A non-null pointer in `0` holds one `mmgrab` reference, dropped by [`MmSlot::release`] or
+/// [`Drop`], whichever swaps it out first.
+pub(crate) struct MmSlot(AtomicPtr<bindings::mm_struct>);
+
+impl MmSlot {
+    /// The calling task's address space (empty for a kernel thread).
+    pub(crate) fn current() -> Self {
+        // SAFETY: no preconditions; a non-null result carries a reference.
+        // INVARIANT: the reference is ours.
+        Self(AtomicPtr::new(unsafe { sysmsg_current_mm_grab() }))
+    }
+
+    /// Whether the calling task runs in this address space (never, once released, unless the
+    /// caller is a kernel thread).
+    pub(crate) fn is_current(&self) -> bool {
+        // SAFETY: only compares pointers; while held, the reference keeps the pointer from being
+        // reused.
+        unsafe { sysmsg_current_mm_is(self.0.load(Ordering::Acquire)) }
+    }
+
+    /// Lets the address space go. Process context.
+    pub(crate) fn release(&self) {
+        let mm = self.0.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !mm.is_null() {
+            // SAFETY: the swap made the reference ours (type invariants).
+            unsafe { sysmsg_mm_drop(mm) };
+        }
+    }
+}
+
+impl Drop for MmSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A reference on this module: `rmmod` is refused while one exists.
+///
+/// # Invariants
+///
+/// Holds one reference taken with `__module_get`, dropped in [`Drop`]. The code that runs after
+/// the drop (the rest of a work item or a timer callback) is covered by the module's exit: it
+/// destroys its workqueue and waits for an RCU grace period.
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    /// Takes a reference. The caller already runs with the module pinned (in a file operation or
+    /// module init), as `__module_get` requires.
+    pub(crate) fn new() -> Self {
+        // SAFETY: the module is live and pinned by the caller (see above).
+        unsafe { sysmsg_module_get() };
+        // INVARIANT: taken above.
+        Self(())
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariants we hold one reference.
+        unsafe { sysmsg_module_put() };
+    }
+}
+
+/// Whether the calling process still holds a file after one of its descriptors was closed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Holds {
+    /// Another descriptor in its table refers to the file.
+    Yes,
+    /// It closed its last descriptor, or its last thread is exiting.
+    No,
+    /// A thread with a table of its own is exiting while its group lives on.
+    Unknown,
+}
+
+/// See [`Holds`]; called from `->flush`.
+pub(crate) fn current_holds(file: &File) -> Holds {
+    // SAFETY: `file` is a live file; the caller's table is only read under its lock.
+    match unsafe { sysmsg_current_holds(file.as_ptr()) } {
+        1 => Holds::Yes,
+        0 => Holds::No,
+        _ => Holds::Unknown,
+    }
+}
+
+/// With `kernel.sysmsg.enabled` = 1: whether the caller is in the group `gid` (-1: none) or has
+/// `CAP_SYS_ADMIN`.
+pub(crate) fn may_open_restricted(gid: i32) -> bool {
+    // SAFETY: no preconditions; process context.
+    unsafe { sysmsg_may_open_restricted(gid) }
 }

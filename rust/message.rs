@@ -27,7 +27,14 @@ use core::{
     ptr::NonNull,
     sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering},
 };
-use kernel::{alloc::KVVec, bindings, fs::File, prelude::*, sync::aref::ARef, types::Opaque};
+use kernel::{
+    alloc::KVVec,
+    bindings,
+    fs::File,
+    prelude::*,
+    sync::{aref::ARef, Arc, ArcBorrow},
+    types::Opaque,
+};
 
 /// The result of a message stopped by a cancellation: `-ECANCELED`.
 pub(crate) const ECANCELED: i64 = -(bindings::ECANCELED as i64);
@@ -135,8 +142,9 @@ pub(crate) struct RegLinks {
 ///
 /// # Invariants
 ///
-/// - `session` points to the session the message was submitted to, which outlives it (a session
-///   is freed only once its count of messages in flight is zero).
+/// - `session` is a reference (`Arc::into_raw`) on the session the message was submitted to, given
+///   back when the message is freed: a session lives as long as any of its messages, also after
+///   its file was closed and its process exited (an operation still executing on a worker).
 /// - `exec.timer` is the live union field if `args` is `Args::Sleep`, `exec.file` if it is
 ///   `Args::File`.
 pub(crate) struct Message {
@@ -154,8 +162,9 @@ pub(crate) struct Message {
     pub(crate) opcode: u8,
     /// Writeback has been done (a reply that could not be stored is delivered again).
     written_back: AtomicBool,
-    /// In the session's registry (protected by the registry's lock).
-    pub(crate) registered: UnsafeCell<bool>,
+    /// In the session's registry. Changed only under the registry's lock; read without it by
+    /// [`MsgPtr::free`], so that freeing a message that is in no registry takes no lock.
+    pub(crate) registered: AtomicBool,
     /// Execution state.
     pub(crate) exec: Exec,
     /// Copied-in arguments.
@@ -205,7 +214,7 @@ pub(crate) struct MsgPtr(NonNull<Message>);
 
 impl MsgPtr {
     /// Allocates a message of `session` with its arguments; the execution state is uninitialised.
-    pub(crate) fn new(session: &Session, tag: u64, opcode: u8, args: Args) -> Result<Self> {
+    pub(crate) fn new(session: &Arc<Session>, tag: u64, opcode: u8, args: Args) -> Result<Self> {
         let exec = Exec {
             timer: ManuallyDrop::new(Opaque::uninit()),
         };
@@ -216,20 +225,24 @@ impl MsgPtr {
                     prev: core::ptr::null_mut(),
                     next: core::ptr::null_mut(),
                 }),
-                session: NonNull::from(session),
+                session: NonNull::dangling(),
                 tag,
                 result: AtomicI64::new(0),
                 state: AtomicU32::new(state::RUNNING),
                 opcode,
                 written_back: AtomicBool::new(false),
-                registered: UnsafeCell::new(false),
+                registered: AtomicBool::new(false),
                 exec,
                 args,
             },
             GFP_KERNEL,
         )?;
+        let msg = KBox::leak(msg);
+        // INVARIANT: the message holds its own reference on the session.
+        // SAFETY: `Arc::into_raw` never returns null.
+        msg.session = unsafe { NonNull::new_unchecked(Arc::into_raw(session.clone()).cast_mut()) };
         // INVARIANT: a fresh allocation, owned by the new value.
-        Ok(Self(NonNull::from(KBox::leak(msg))))
+        Ok(Self(NonNull::from(msg)))
     }
 
     /// Takes ownership of a message from its raw pointer.
@@ -251,25 +264,35 @@ impl MsgPtr {
         p
     }
 
-    /// Sets the result and hands the message to its session's reply queue.
+    /// Sets the result and hands the message to its session's reply queue; once the session was
+    /// aborted and drained, nobody will reap it, and the message is freed instead.
     pub(crate) fn publish(self, result: i64) {
         self.result.store(result, Ordering::Relaxed);
         self.state.store(state::DONE, Ordering::Release);
         let session = self.session();
         // SAFETY: the pointer is valid and, after this, owned by the queue until popped.
-        // The session outlives the message (type invariant of `Message`).
-        unsafe { (*session).publish(self.into_raw()) };
+        // The message holds a reference on its session (type invariant of `Message`).
+        if let Some(orphan) = unsafe { (*session).publish(self.into_raw()) } {
+            orphan.free();
+        }
     }
 
-    /// Frees the message and its slot in the session's queue.
+    /// Frees the message and its slot in the session's queue, and gives back its reference on
+    /// the session (the last one frees the session).
+    ///
+    /// Takes no lock unless the message is registered; an aborted session has no registered
+    /// message, which is what lets a timer callback free one (see `Session::abort`).
     pub(crate) fn free(self) {
-        let session = self.session();
-        // SAFETY: the session outlives the message (type invariant of `Message`).
-        let session = unsafe { &*session };
-        session.unregister(&self);
+        // SAFETY: the message holds a reference on its session (type invariant of `Message`),
+        // which is ours now: we own the message.
+        let session = unsafe { Arc::from_raw(self.session()) };
+        if self.registered.load(Ordering::Acquire) {
+            session.unregister(&self);
+        }
         // SAFETY: we own the allocation (type invariant), which came from `KBox::leak`.
         drop(unsafe { KBox::from_raw(self.into_raw()) });
         session.release_slot();
+        drop(session);
     }
 }
 
@@ -299,6 +322,14 @@ impl Message {
     /// The session the message belongs to.
     pub(crate) fn session(&self) -> *const Session {
         self.session.as_ptr()
+    }
+
+    /// A new reference on the session, for a caller that is about to hand the message over and
+    /// still needs the session after that.
+    pub(crate) fn session_ref(&self) -> Arc<Session> {
+        // SAFETY: the message holds a reference (type invariant), so the count is non-zero while
+        // we borrow it; the borrow is turned into a reference of our own at once.
+        unsafe { ArcBorrow::from_raw(self.session()) }.into()
     }
 
     /// The result.

@@ -16,7 +16,7 @@ use crate::{
     session::Session,
     uapi::{self, sysmsg_msg, sysmsg_reply},
 };
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 /// A validated opcode.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -82,7 +82,7 @@ pub(crate) fn validate(m: &sysmsg_msg) -> Result<Op> {
 }
 
 /// Phase 1: validates `m` and copies in what executing it needs, in the submitter's context.
-pub(crate) fn copyin(session: &Session, m: &sysmsg_msg) -> Result<MsgPtr> {
+pub(crate) fn copyin(session: &Arc<Session>, m: &sysmsg_msg) -> Result<MsgPtr> {
     let args = match validate(m)? {
         Op::Nop => Args::Nop,
         Op::Nanosleep => sleep::copyin(m)?,
@@ -100,13 +100,23 @@ pub(crate) fn execute(msg: MsgPtr) {
     }
 }
 
-/// Cancellation: takes the message if it is waiting (a sleep, or a file operation waiting on its
-/// file) and returns it for the caller to publish; queued operations are marked so that their
-/// worker does not run them; running ones finish.
-pub(crate) fn cancel(m: &Message) -> Option<MsgPtr> {
+/// What [`cancel`] did to a message.
+pub(crate) enum Cancel {
+    /// It was waiting (a sleep, or a file operation waiting on its file) and is now the caller's,
+    /// to publish with `-ECANCELED` or to free.
+    Taken(MsgPtr),
+    /// It was queued for a worker and not started: the worker publishes it with `-ECANCELED`
+    /// without running it.
+    Marked,
+    /// It is executing or has completed: it keeps its real result.
+    Busy,
+}
+
+/// Cancellation of a registered message, under its session's registry lock.
+pub(crate) fn cancel(m: &Message) -> Cancel {
     match m.args {
-        Args::Nop => None,
-        Args::Sleep { .. } => sleep::cancel(m),
+        Args::Nop => Cancel::Busy,
+        Args::Sleep { .. } => sleep::cancel(m).map_or(Cancel::Busy, Cancel::Taken),
         Args::File(_) => file::cancel(m),
     }
 }

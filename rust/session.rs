@@ -10,19 +10,27 @@
 //!   is the process's (see `process` and `hysteresis`), over all its files;
 //! - the [`ReplyQueue`] of completed messages (lock-free push by whatever completes them,
 //!   consumer-locked pop by the reaping threads) and the [`WaitHead`] readers and `poll` wait on;
-//! - the *registry*: the messages that may need cancelling (all but NOPs), so that the session
-//!   can abort them when the file is released.
+//! - the *registry*: the messages that may need cancelling (all but NOPs), from submit until they
+//!   are freed, so that `SYSMSG_IOC_CANCEL` can find them by tag and [`Session::abort`] can stop
+//!   them all.
+//!
+//! A session is used only by threads of its process running in the address space it was created
+//! in; an `exec` replaces the session (see `file`). Its lifetime is counted by references: the
+//! file holds one while the process uses the file, and every message holds one until it is
+//! freed. So aborting a session never waits for an operation that is executing on a worker: the
+//! operation finishes in the background, finds the session aborted and frees itself, and the last
+//! reference frees the session. A session also pins the module, so `rmmod` is refused until then.
 
 use crate::{
     context::Context,
-    glue,
+    glue::{self, MmSlot, ModuleRef},
     hysteresis::Wake,
     message::{Message, MsgPtr, ECANCELED},
-    phases,
+    phases::{self, Cancel},
     process::Process,
     queue::ReplyQueue,
     uapi::{sysmsg_msg, sysmsg_reply},
-    wait::{PollTable, Sleep, WaitHead, POLLIN, POLLOUT},
+    wait::{PollTable, WaitHead, POLLIN, POLLOUT},
     workqueue::OwnedQueue,
 };
 use core::{
@@ -41,8 +49,17 @@ use kernel::{
 /// Replies popped per round of a reap.
 const REAP_BATCH: usize = 16;
 
-/// Messages cancelled per round of an abort (between two chances to reschedule).
+/// Messages visited per round of an abort (between two chances to reschedule).
 const ABORT_BATCH: usize = 64;
+
+/// What a cancellation did (see `struct sysmsg_cancel`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct Cancelled {
+    /// Messages stopped: each gets a reply with `-ECANCELED`.
+    pub(crate) stopped: u32,
+    /// Matching messages executing or completed: each gets its real reply.
+    pub(crate) already: u32,
+}
 
 /// The registry of cancellable messages: an intrusive doubly linked list through
 /// `Message::reg`.
@@ -73,8 +90,16 @@ pub(crate) struct Session {
     #[pin]
     registry: SpinLock<Registry>,
     inflight: AtomicU32,
+    /// Set once, by [`Session::abort`] under the registry lock: nothing registers any more.
     dead: AtomicBool,
+    /// Set by [`Session::abort`] under the wait queue's lock once nothing can be cancelled any
+    /// more: completions free their message instead of queueing a reply nobody will reap.
+    drained: AtomicBool,
+    /// The address space of the process when the session was created.
+    mm: MmSlot,
     stats: Stats,
+    /// Keeps the module loaded while the session exists. Declared last: dropped last.
+    _module: ModuleRef,
 }
 
 impl Session {
@@ -90,7 +115,10 @@ impl Session {
                 registry <- new_spinlock!(Registry { head: ptr::null_mut() }, "sysmsg::Registry"),
                 inflight: AtomicU32::new(0),
                 dead: AtomicBool::new(false),
+                drained: AtomicBool::new(false),
+                mm: MmSlot::current(),
                 stats: Stats::default(),
+                _module: ModuleRef::new(),
             }),
             GFP_KERNEL,
         )
@@ -116,19 +144,30 @@ impl Session {
         self.dead.load(Ordering::SeqCst)
     }
 
+    /// Whether the calling thread may use this session: it is alive and the caller runs in the
+    /// address space it was created in (not after an `exec`, not a later process that got the
+    /// same pid).
+    pub(crate) fn is_current(&self) -> bool {
+        !self.is_dead() && self.mm.is_current()
+    }
+
     /// Runs `f` under the registry's lock (see `ops::file` for why arming needs it).
     pub(crate) fn with_registry_locked<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = self.registry.lock();
         f()
     }
 
-    /// Adds `m` to the registry.
-    fn register(&self, m: &Message) {
+    /// Adds `m` to the registry, unless the session is being aborted (`EBADF`: the process gave
+    /// up the file).
+    fn register(&self, m: &Message) -> Result {
         let mut reg = self.registry.lock();
+        if self.is_dead() {
+            return Err(EBADF);
+        }
+        m.registered.store(true, Ordering::Release);
         // SAFETY: `reg` is protected by the lock we hold; `m` is live and not registered.
         unsafe {
             let links = &mut *m.reg.get();
-            *m.registered.get() = true;
             links.prev = ptr::null_mut();
             links.next = reg.head;
             if !reg.head.is_null() {
@@ -136,18 +175,23 @@ impl Session {
             }
         }
         reg.head = m.as_raw();
+        Ok(())
     }
 
     /// Removes `m` from the registry if it is there.
     pub(crate) fn unregister(&self, m: &Message) {
-        let mut reg = self.registry.lock();
-        // SAFETY: the links of `m` and of its neighbours are protected by the lock we hold;
-        // registered messages are live.
+        Self::unregister_locked(&mut self.registry.lock(), m);
+    }
+
+    /// Removes `m` from `reg`, the locked registry, if it is there.
+    fn unregister_locked(reg: &mut Registry, m: &Message) {
+        if !m.registered.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: the links of `m` and of its neighbours are protected by the lock the caller
+        // holds; registered messages are live.
         unsafe {
-            let links = &mut *m.reg.get();
-            if !*m.registered.get() {
-                return;
-            }
+            let links = &*m.reg.get();
             if links.prev.is_null() {
                 reg.head = links.next;
             } else {
@@ -156,8 +200,8 @@ impl Session {
             if !links.next.is_null() {
                 (*(*links.next).reg.get()).prev = links.prev;
             }
-            *m.registered.get() = false;
         }
+        m.registered.store(false, Ordering::Release);
     }
 
     /// Takes a slot for one message within the process's limits, or refuses it with `EAGAIN`.
@@ -175,32 +219,42 @@ impl Session {
         }
     }
 
-    /// Hands a completed message to the reply queue and wakes readers.
+    /// Hands a completed message to the reply queue and wakes readers; once the session is
+    /// drained, hands it back instead, for the caller to free.
     ///
     /// Everything this does to the session happens under the wait queue's lock, so that
-    /// [`Session::abort`] can wait for publishers to leave.
+    /// [`Session::abort`] knows which replies it has to drain.
     ///
     /// # Safety
     ///
     /// `m` must be a completed message of this session, owned by the caller and handed over.
-    pub(crate) unsafe fn publish(&self, m: *mut Message) {
+    pub(crate) unsafe fn publish(&self, m: *mut Message) -> Option<MsgPtr> {
         let mut guard = self.wait.lock();
+        if self.drained.load(Ordering::Relaxed) {
+            drop(guard);
+            // SAFETY: per the safety requirements, the caller handed it over.
+            return Some(unsafe { MsgPtr::from_raw(m) });
+        }
         // SAFETY: per the safety requirements.
         unsafe { self.replies.push(m) };
         guard.wake_on_unlock(POLLIN);
+        None
     }
 
     /// Submits the messages `reader` holds, `count` of them, in order: returns how many were
     /// accepted and the error that refused the next one, if any. With `wait`, a message refused
     /// by a limit or the throttle waits (interruptibly) until the process may submit.
     pub(crate) fn submit(
-        &self,
+        self: &Arc<Self>,
         reader: &mut UserSliceReader,
         count: usize,
         wait: bool,
     ) -> (usize, Option<Error>) {
         self.ctx.apply_max_workers();
         for i in 0..count {
+            if self.is_dead() {
+                return (i, Some(EBADF));
+            }
             let m: sysmsg_msg = match reader.read() {
                 Ok(m) => m,
                 Err(e) => return (i, Some(e)),
@@ -209,10 +263,7 @@ impl Session {
                 if !wait {
                     return (i, Some(e));
                 }
-                let room = self
-                    .ctx
-                    .room
-                    .wait_until(Sleep::Interruptible, || self.process.may_take());
+                let room = self.ctx.room.wait_until(|| self.process.may_take());
                 if let Err(e) = room {
                     return (i, Some(e));
                 }
@@ -225,7 +276,9 @@ impl Session {
                 }
             };
             if !matches!(msg.args, crate::message::Args::Nop) {
-                self.register(&msg);
+                if let Err(e) = self.register(&msg) {
+                    return (i, Some(e));
+                }
             }
             self.stats.submitted.fetch_add(1, Ordering::Relaxed);
             phases::execute(msg);
@@ -250,11 +303,14 @@ impl Session {
                 if done > 0 {
                     break;
                 }
+                if self.is_dead() {
+                    return Err(EBADF);
+                }
                 if !wait {
                     return Err(EAGAIN);
                 }
                 self.wait
-                    .wait_until(Sleep::Interruptible, || self.replies.ready() > 0)?;
+                    .wait_until(|| self.replies.ready() > 0 || self.is_dead())?;
                 continue;
             }
             for i in 0..n {
@@ -282,8 +338,12 @@ impl Session {
         self.poll_mask()
     }
 
-    /// The `poll` mask: `POLLIN` when a reply is ready, `POLLOUT` when the process may submit.
+    /// The `poll` mask: `POLLIN` when a reply is ready, `POLLOUT` when the process may submit;
+    /// `POLLHUP | POLLERR` once the session was aborted.
     pub(crate) fn poll_mask(&self) -> u32 {
+        if self.is_dead() {
+            return kernel::bindings::POLLHUP | kernel::bindings::POLLERR;
+        }
         let mut mask = 0;
         if self.replies.ready() > 0 {
             mask |= POLLIN;
@@ -304,56 +364,107 @@ impl Session {
         )
     }
 
-    /// Aborts everything in flight and waits until every message is freed: sleeps and waits on
-    /// files are cancelled (their replies say `ECANCELED`), queued operations are dropped,
-    /// running ones finish. Called once, when the file is released, so nothing submits or reaps
-    /// concurrently.
-    pub(crate) fn abort(&self) {
-        self.dead.store(true, Ordering::SeqCst);
-        // Walk the registry in rounds, dropping the lock in between so that a session with a
-        // hundred thousand sleeps does not hold a spinlock for all of them. Nothing removes
-        // registry entries meanwhile: only freeing does, and until the drain below only this
-        // thread frees (no one else submits or reaps on a file being released).
-        let mut p = self.registry.lock().head;
+    /// Cancels the messages with tag `tag` (all messages with `None`).
+    ///
+    /// One pass under the registry lock, which keeps every registered message alive: a stopped
+    /// message is published with `-ECANCELED` on the spot (the session is not drained: its
+    /// abort cannot finish while we hold the lock). The pass costs O(messages in the registry).
+    pub(crate) fn cancel(&self, tag: Option<u64>) -> Cancelled {
+        let mut done = Cancelled::default();
+        let reg = self.registry.lock();
+        let mut p = reg.head;
         while !p.is_null() {
-            {
-                let _reg = self.registry.lock();
+            // SAFETY: registered messages are live while we hold the lock.
+            let m = unsafe { &*p };
+            // SAFETY: the links are protected by the lock we hold.
+            p = unsafe { (*m.reg.get()).next };
+            if tag.is_some_and(|t| t != m.tag) {
+                continue;
+            }
+            match phases::cancel(m) {
+                Cancel::Taken(msg) => {
+                    msg.publish(ECANCELED);
+                    done.stopped += 1;
+                }
+                Cancel::Marked => done.stopped += 1,
+                Cancel::Busy => done.already += 1,
+            }
+        }
+        drop(reg);
+        done
+    }
+
+    /// Aborts everything in flight, once (later calls return `false` and do nothing); used when
+    /// the process gives up the file (exit, last close of its descriptors, `exec`) and when the
+    /// file is released.
+    ///
+    /// Sleeps and waits on files are cancelled and queued operations dropped, without replies:
+    /// nobody will reap them. Operations executing on a worker are not waited for: they finish
+    /// in the background and free themselves (`drained`), each holding its reference on the
+    /// session. Nothing blocks here, so an exit never waits for sysmsg.
+    ///
+    /// Safe against threads of the process still submitting or reaping (a thread that closed its
+    /// last descriptor while another used it): registering fails once `dead` is set, and every
+    /// round restarts at the head of the registry, so messages freed meanwhile do not matter.
+    pub(crate) fn abort(&self) -> bool {
+        {
+            let _reg = self.registry.lock();
+            if self.dead.swap(true, Ordering::SeqCst) {
+                return false;
+            }
+        }
+        // Reapers and pollers see `dead`.
+        self.wait
+            .wake(POLLIN | kernel::bindings::POLLHUP | kernel::bindings::POLLERR);
+        loop {
+            let mut taken = [ptr::null_mut(); ABORT_BATCH];
+            let mut n = 0;
+            let empty = {
+                let mut reg = self.registry.lock();
                 for _ in 0..ABORT_BATCH {
-                    if p.is_null() {
+                    if reg.head.is_null() {
                         break;
                     }
-                    // SAFETY: registered messages are live; see above for why `p` still is.
-                    let m = unsafe { &*p };
-                    // SAFETY: the links are protected by the lock we hold.
-                    p = unsafe { (*m.reg.get()).next };
-                    if let Some(msg) = phases::cancel(m) {
-                        msg.publish(ECANCELED);
+                    // SAFETY: registered messages are live while we hold the lock.
+                    let m = unsafe { &*reg.head };
+                    Self::unregister_locked(&mut reg, m);
+                    if let Cancel::Taken(msg) = phases::cancel(m) {
+                        taken[n] = msg.into_raw();
+                        n += 1;
                     }
                 }
+                reg.head.is_null()
+            };
+            for &m in &taken[..n] {
+                // SAFETY: taken by `phases::cancel` above: ours. Freed outside the lock (it
+                // drops a file reference and a buffer).
+                unsafe { MsgPtr::from_raw(m) }.free();
+            }
+            if empty {
+                break;
             }
             glue::cond_resched();
         }
+        // Nothing is registered or can register: from here on, completions free their messages.
+        {
+            let _guard = self.wait.lock();
+            self.drained.store(true, Ordering::Relaxed);
+        }
+        // What was published before: no one will reap it.
         let mut batch = [ptr::null_mut(); REAP_BATCH];
         loop {
             let n = self.replies.pop_batch(&mut batch);
+            if n == 0 {
+                break;
+            }
             for &m in &batch[..n] {
                 // SAFETY: popped: ours to free.
                 unsafe { MsgPtr::from_raw(m) }.free();
             }
-            if n > 0 {
-                glue::cond_resched();
-                continue;
-            }
-            if self.inflight.load(Ordering::Acquire) == 0 {
-                break;
-            }
-            // Bounded: what is left runs on a worker or is being published.
-            let _ = self.wait.wait_until(Sleep::Uninterruptible, || {
-                self.replies.ready() > 0 || self.inflight.load(Ordering::Acquire) == 0
-            });
+            glue::cond_resched();
         }
-        // Publishers touch the session only inside the wait queue's lock.
-        self.wait.barrier();
+        self.mm.release();
+        true
     }
 }
 
@@ -361,6 +472,7 @@ impl Session {
 mod tests {
     use super::*;
     use crate::{message::Args, uapi};
+    use kernel::alloc::KVec;
 
     fn session() -> Result<Arc<Session>> {
         let ctx = Context::new()?;
@@ -405,15 +517,17 @@ mod tests {
             abs: false,
         };
         let m = MsgPtr::new(&s, 9, uapi::SYSMSG_OP_NANOSLEEP as u8, args)?;
-        s.register(&m);
+        s.register(&m)?;
         phases::execute(m);
         assert_eq!(s.replies.ready(), 0);
         let head = s.registry.lock().head;
         assert!(!head.is_null());
         // SAFETY: the message is registered, so live, and nothing frees it meanwhile.
         let sleeping = unsafe { &*head };
-        let taken = phases::cancel(sleeping).ok_or(EINVAL)?;
-        assert!(phases::cancel(sleeping).is_none());
+        let Cancel::Taken(taken) = phases::cancel(sleeping) else {
+            return Err(EINVAL);
+        };
+        assert!(matches!(phases::cancel(sleeping), Cancel::Busy));
         taken.publish(ECANCELED);
         let m = pop_one(&s).ok_or(EINVAL)?;
         assert_eq!((m.tag, m.result()), (9, ECANCELED));
@@ -434,16 +548,59 @@ mod tests {
                 abs: false,
             };
             let m = MsgPtr::new(&s, tag, uapi::SYSMSG_OP_NANOSLEEP as u8, args)?;
-            s.register(&m);
+            s.register(&m)?;
             phases::execute(m);
         }
         s.reserve_slot()?;
         phases::execute(MsgPtr::new(&s, 3, uapi::SYSMSG_OP_NOP as u8, Args::Nop)?);
         assert_eq!(s.counters().0, 4);
-        s.abort();
+        assert!(s.abort());
         assert_eq!(s.counters().0, 0);
         assert!(s.registry.lock().head.is_null());
         assert!(s.is_dead());
+        assert!(!s.is_current());
+        // Once only; an aborted session registers nothing and refuses to submit.
+        assert!(!s.abort());
+        s.reserve_slot()?;
+        let m = MsgPtr::new(&s, 4, uapi::SYSMSG_OP_NANOSLEEP as u8, Args::Nop)?;
+        assert_eq!(s.register(&m), Err(EBADF));
+        drop(m);
+        assert_eq!(s.counters().0, 0);
+        Ok(())
+    }
+
+    /// Cancelling by tag stops every waiting message with that tag and reports completed ones;
+    /// cancel-all stops the rest. Every stopped message gets exactly one `-ECANCELED` reply.
+    #[test]
+    fn cancel_by_tag_and_all() -> Result {
+        let s = session()?;
+        for tag in [1, 1, 2, 3] {
+            s.reserve_slot()?;
+            let args = Args::Sleep {
+                ns: 60_000_000_000,
+                abs: false,
+            };
+            let m = MsgPtr::new(&s, tag, uapi::SYSMSG_OP_NANOSLEEP as u8, args)?;
+            s.register(&m)?;
+            phases::execute(m);
+        }
+        let c = s.cancel(Some(1));
+        assert_eq!((c.stopped, c.already), (2, 0));
+        // Cancelled, not reaped: completed, so only reported.
+        let c = s.cancel(Some(1));
+        assert_eq!((c.stopped, c.already), (0, 2));
+        assert_eq!(s.cancel(Some(99)), Cancelled::default());
+        let c = s.cancel(None);
+        assert_eq!((c.stopped, c.already), (2, 2));
+        let mut tags = KVec::new();
+        while let Some(m) = pop_one(&s) {
+            assert_eq!(m.result(), ECANCELED);
+            tags.push(m.tag, GFP_KERNEL)?;
+            m.free();
+        }
+        tags.sort_unstable();
+        assert_eq!(&tags[..], &[1, 1, 2, 3]);
+        assert_eq!(s.counters().0, 0);
         Ok(())
     }
 

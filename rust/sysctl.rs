@@ -42,6 +42,12 @@ impl SysctlInt {
         self.value.load(Relaxed)
     }
 
+    /// Sets the value, within the range (KUnit tests; users write the sysctl).
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
+    pub(crate) fn set(&self, value: i32) {
+        self.value.store(value.clamp(self.min, self.max), Relaxed);
+    }
+
     /// Adds `delta` (a counter the module keeps, like `nr_inflight`); returns the old value.
     pub(crate) fn fetch_add(&self, delta: i32) -> i32 {
         self.value.fetch_add(delta, kernel::sync::atomic::Full)

@@ -10,7 +10,9 @@
  */
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
+#include <linux/fdtable.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -214,8 +216,8 @@ void sysmsg_mm_drop(struct mm_struct *mm)
 /*
  * The wait queue a process's replies wait on: the completion side publishes a
  * reply and wakes readers inside the queue's lock, so that a reader that saw
- * the queue empty cannot miss it, and so that the owner can wait for every
- * publisher to have left (sysmsg_wq_barrier()).
+ * the queue empty cannot miss it, and so that a flag the owner sets under the
+ * lock orders it against every publisher.
  */
 unsigned long sysmsg_wq_lock(struct wait_queue_head *wq)
 {
@@ -230,15 +232,6 @@ void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags,
 {
 	if (events)
 		wake_up_locked_poll(wq, events);
-	spin_unlock_irqrestore(&wq->lock, flags);
-}
-
-/* Waits until no one is inside sysmsg_wq_lock()..sysmsg_wq_unlock_wake(). */
-void sysmsg_wq_barrier(struct wait_queue_head *wq)
-{
-	unsigned long flags;
-
-	spin_lock_irqsave(&wq->lock, flags);
 	spin_unlock_irqrestore(&wq->lock, flags);
 }
 
@@ -330,4 +323,61 @@ pid_t sysmsg_tgid_vnr(pid_t tgid)
 bool sysmsg_capable_sys_resource(void)
 {
 	return capable(CAP_SYS_RESOURCE);
+}
+
+/*
+ * A reference on this module. Every session holds one, so that rmmod is
+ * refused while a session or any of its messages exists, also after the last
+ * file was closed (an operation still executing on a worker keeps its
+ * session). __module_get() is static inline.
+ */
+void sysmsg_module_get(void)
+{
+	__module_get(THIS_MODULE);
+}
+
+/* Drops a reference taken by sysmsg_module_get(). */
+void sysmsg_module_put(void)
+{
+	module_put(THIS_MODULE);
+}
+
+static int sysmsg_match_file(const void *p, struct file *file, unsigned int fd)
+{
+	return file == p;
+}
+
+/*
+ * Called from ->flush, after one of the caller's descriptors of @file left
+ * its table: whether the calling process still holds @file.
+ *   1  another descriptor in the caller's table refers to it;
+ *   0  the process no longer holds it: it closed its last descriptor, or
+ *      this is exit_files() of the last thread of its thread group;
+ *  -1  undecided: a thread that has its own table (unshare(CLONE_FILES)) is
+ *      exiting while other threads of its group live on.
+ * exit_files() clears current->files before closing the table, so a NULL
+ * table means the caller is exiting; signal->live counts the threads of the
+ * group that have not started to exit.
+ */
+int sysmsg_current_holds(struct file *file)
+{
+	if (current->files)
+		return iterate_fd(current->files, 0, sysmsg_match_file, file) ? 1 : 0;
+	return atomic_read(&current->signal->live) ? -1 : 0;
+}
+
+/*
+ * kernel.sysmsg.enabled = 1: whether the caller may open /dev/sysmsg, as
+ * io_uring_allowed() decides for kernel.io_uring_disabled = 1: a member of
+ * the group @gid (-1: no group) or CAP_SYS_ADMIN.
+ */
+bool sysmsg_may_open_restricted(int gid)
+{
+	if (gid >= 0) {
+		kgid_t kgid = make_kgid(&init_user_ns, gid);
+
+		if (gid_valid(kgid) && in_group_p(kgid))
+			return true;
+	}
+	return capable(CAP_SYS_ADMIN);
 }

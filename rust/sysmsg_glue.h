@@ -27,7 +27,6 @@ bool sysmsg_current_mm_is(struct mm_struct *mm);
 void sysmsg_mm_drop(struct mm_struct *mm);
 unsigned long sysmsg_wq_lock(struct wait_queue_head *wq);
 void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags, __poll_t events);
-void sysmsg_wq_barrier(struct wait_queue_head *wq);
 void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events);
 void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs);
 bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work);
@@ -36,5 +35,9 @@ void sysmsg_cond_resched(void);
 int sysmsg_limits_target(pid_t vpid);
 pid_t sysmsg_tgid_vnr(pid_t tgid);
 bool sysmsg_capable_sys_resource(void);
+void sysmsg_module_get(void);
+void sysmsg_module_put(void);
+int sysmsg_current_holds(struct file *file);
+bool sysmsg_may_open_restricted(int gid);
 
 #endif /* SYSMSG_GLUE_H */

@@ -8,6 +8,7 @@
 
 use kernel::prelude::*;
 
+mod access;
 mod context;
 mod file;
 mod glue;
@@ -55,8 +56,10 @@ const fn entry(name: &'static CStr, value: &'static SysctlInt, access: Access) -
 }
 
 /// The entries of `/proc/sys/kernel/sysmsg/`.
-const SYSCTLS: [SysctlEntry; 10] = [
+const SYSCTLS: [SysctlEntry; 12] = [
     entry(c"version", &VERSION, Access::ReadOnly),
+    entry(c"enabled", &access::ENABLED, Access::ReadWrite),
+    entry(c"group", &access::GROUP, Access::ReadWrite),
     entry(c"max_workers", &context::MAX_WORKERS, Access::ReadWrite),
     entry(
         c"max_per_process",

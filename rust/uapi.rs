@@ -48,7 +48,8 @@ pod!(
     sysmsg_reap,
     sysmsg_limits,
     sysmsg_proc_stats,
-    sysmsg_stats
+    sysmsg_stats,
+    sysmsg_cancel
 );
 
 /// `SYSMSG_IOC_GET_INFO`.
@@ -68,6 +69,9 @@ pub(crate) const SYSMSG_IOC_SET_LIMITS: u32 =
 /// `SYSMSG_IOC_PROC_STATS`.
 pub(crate) const SYSMSG_IOC_PROC_STATS: u32 =
     _IOWR::<sysmsg_stats>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_PROC_STATS);
+/// `SYSMSG_IOC_CANCEL`.
+pub(crate) const SYSMSG_IOC_CANCEL: u32 =
+    _IOWR::<sysmsg_cancel>(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_CANCEL);
 
 #[kunit_tests(sysmsg_uapi)]
 mod tests {
@@ -100,6 +104,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<sysmsg_limits>(), 40);
         assert_eq!(core::mem::size_of::<sysmsg_proc_stats>(), 80);
         assert_eq!(core::mem::size_of::<sysmsg_stats>(), 40);
+        assert_eq!(core::mem::size_of::<sysmsg_cancel>(), 32);
         assert_eq!(core::mem::align_of::<sysmsg_msg>(), 8);
     }
 }

@@ -7,8 +7,8 @@
 //! reply queue is lock-free on the publishing side, so sysmsg waits the way C's `wait_event_*`
 //! macros do: queue the waiter, set the task state, *then* test the condition, and only sleep if
 //! it still does not hold. Publishers change the condition and wake inside the wait queue's own
-//! lock ([`WaitHead::lock`]), so a waiter cannot miss a wake-up, and the owner can wait for every
-//! publisher to have left ([`WaitHead::barrier`]) before freeing what the wait queue belongs to.
+//! lock ([`WaitHead::lock`]), so a waiter cannot miss a wake-up, and a flag the owner sets under
+//! the same lock orders it against every publisher (see `Session::abort`).
 
 use crate::glue;
 use core::marker::PhantomData;
@@ -34,15 +34,6 @@ pub(crate) struct WaitHead {
 unsafe impl Send for WaitHead {}
 // SAFETY: as above.
 unsafe impl Sync for WaitHead {}
-
-/// How a waiter sleeps.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sleep {
-    /// `TASK_INTERRUPTIBLE`: a signal ends the wait with `ERESTARTSYS`.
-    Interruptible,
-    /// `TASK_UNINTERRUPTIBLE`: only the condition ends the wait.
-    Uninterruptible,
-}
 
 impl WaitHead {
     /// A new wait queue head.
@@ -72,25 +63,16 @@ impl WaitHead {
         }
     }
 
-    /// Waits until no one holds the lock taken by [`WaitHead::lock`].
-    pub(crate) fn barrier(&self) {
-        // SAFETY: the head is initialised.
-        unsafe { glue::sysmsg_wq_barrier(self.raw()) }
-    }
-
     /// Wakes every waiter with the poll `events` as key.
     pub(crate) fn wake(&self, events: u32) {
         // SAFETY: the head is initialised.
         unsafe { glue::sysmsg_wq_wake(self.raw(), events) }
     }
 
-    /// Sleeps until `cond` returns `true` (tested after queueing, so a wake-up that changes it
-    /// cannot be missed). An interruptible wait ends early with `ERESTARTSYS` on a signal.
-    pub(crate) fn wait_until(&self, how: Sleep, mut cond: impl FnMut() -> bool) -> Result {
-        let state = match how {
-            Sleep::Interruptible => bindings::TASK_INTERRUPTIBLE,
-            Sleep::Uninterruptible => bindings::TASK_UNINTERRUPTIBLE,
-        };
+    /// Sleeps (interruptibly) until `cond` returns `true` (tested after queueing, so a wake-up
+    /// that changes it cannot be missed); a signal ends the wait early with `ERESTARTSYS`.
+    pub(crate) fn wait_until(&self, mut cond: impl FnMut() -> bool) -> Result {
+        let state = bindings::TASK_INTERRUPTIBLE;
         let entry = Opaque::<bindings::wait_queue_entry>::uninit();
         // SAFETY: `entry` is a local that stays in place until `finish_wait` below removed it
         // from the queue; `init_wait_entry` initialises every field.
@@ -104,7 +86,7 @@ impl WaitHead {
             if cond() {
                 break;
             }
-            if how == Sleep::Interruptible && pending != 0 {
+            if pending != 0 {
                 ret = Err(ERESTARTSYS);
                 break;
             }

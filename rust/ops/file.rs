@@ -22,6 +22,7 @@
 use crate::{
     glue::{self, need, MmRef},
     message::{state, Args, FileArgs, FileKind, Message, MsgPtr, ECANCELED},
+    phases::Cancel,
     uapi,
     wait::{POLLIN, POLLOUT},
 };
@@ -116,8 +117,8 @@ pub(crate) fn start(msg: MsgPtr) {
 
 /// Queues the message's work item; the worker becomes its owner.
 fn queue(msg: MsgPtr) {
-    // SAFETY: the session outlives the message (type invariant of `Message`).
-    let session = unsafe { &*msg.session() };
+    // Once queued, the message may complete and be freed at once: keep the session.
+    let session = msg.session_ref();
     // SAFETY: `exec.file` is live (a file message) and the work item was initialised in `start`.
     let work = unsafe { msg.exec.file.work.get() };
     let _ = msg.into_raw();
@@ -186,45 +187,43 @@ fn poll_run(mut msg: MsgPtr) {
         // referenced.
         let ready = unsafe { glue::sysmsg_poll_arm(args(&msg).file.as_ptr(), waits, events(&msg)) };
         if ready == 0 {
-            // SAFETY: the session outlives the message.
-            let session = unsafe { &*msg.session() };
+            // Once armed, the message may be woken, complete and be freed: keep the session.
+            let session = msg.session_ref();
             let m = msg.into_raw();
-            // Becoming `ARMED` and looking at `dead` happen under the registry lock, which a
-            // dying session's abort takes after setting `dead`: either the abort finds the
-            // message `ARMED`, or we find the session dead. The message cannot be freed while we
-            // hold the lock (freeing unregisters it first).
+            // Looking at `dead` and becoming `ARMED` happen under the registry lock, which an
+            // abort takes to set `dead` and to walk the registry: either the abort finds the
+            // message `ARMED` (and registered: only the abort and freeing unregister), or we find
+            // the session dead and keep the message. While `ARMING`, nobody else takes it.
             let armed = session.with_registry_locked(|| {
-                // SAFETY: see above.
+                // SAFETY: `ARMING`: still ours, so live.
                 let mr = unsafe { &*m };
-                if mr
-                    .state
-                    .compare_exchange(
-                        state::ARMING,
-                        state::ARMED,
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    )
-                    .is_err()
-                {
-                    return false;
-                }
-                if session.is_dead() {
-                    if let Some(c) = cancel(mr) {
-                        c.publish(ECANCELED);
-                    }
-                }
-                true
+                !session.is_dead()
+                    && mr
+                        .state
+                        .compare_exchange(
+                            state::ARMING,
+                            state::ARMED,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        )
+                        .is_ok()
             });
             if armed {
                 return;
             }
-            // SAFETY: woken while arming (`FIRED_ARMING`): nobody else takes such a message.
+            // SAFETY: not armed (`ARMING`, or `FIRED_ARMING` if woken meanwhile): nobody else
+            // takes such a message.
             msg = unsafe { MsgPtr::from_raw(m) };
         }
-        // Ready now, or woken while arming: still ours. Take the entries off and retry.
+        // Ready now, woken while arming, or the session is aborted: still ours. Take the entries
+        // off and retry (or stop).
         msg.state.store(state::RUNNING, Ordering::SeqCst);
         // SAFETY: the entries were armed above.
         unsafe { glue::sysmsg_poll_disarm(waits) };
+        // SAFETY: the message holds a reference on its session.
+        if unsafe { (*msg.session()).is_dead() } {
+            return msg.publish(ECANCELED);
+        }
     }
     msg.publish(EAGAIN.to_errno().into());
 }
@@ -332,10 +331,10 @@ unsafe extern "C" fn wake1(
     unsafe { wake(entry, 1, key) }
 }
 
-/// Cancellation: takes a message that waits on a file (removing its wait entries) and returns it
-/// for the caller to publish. A `QUEUED` message is only marked: its worker publishes it as
-/// cancelled without running it. Running operations finish.
-pub(crate) fn cancel(m: &Message) -> Option<MsgPtr> {
+/// Cancellation: takes a message that waits on a file (removing its wait entries). A `QUEUED`
+/// message is only marked: its worker publishes it as cancelled without running it. Running
+/// operations finish.
+pub(crate) fn cancel(m: &Message) -> Cancel {
     if m.state
         .compare_exchange(
             state::ARMED,
@@ -348,15 +347,17 @@ pub(crate) fn cancel(m: &Message) -> Option<MsgPtr> {
         // SAFETY: `exec.file` is live; after this no wake callback of ours runs.
         unsafe { glue::sysmsg_poll_disarm(m.exec.file.waits.get().cast()) };
         // SAFETY: the exchange made us the owner.
-        return Some(unsafe { MsgPtr::from_raw(m.as_raw()) });
+        return Cancel::Taken(unsafe { MsgPtr::from_raw(m.as_raw()) });
     }
-    let _ = m.state.compare_exchange(
+    match m.state.compare_exchange(
         state::QUEUED,
         state::CANCELLED,
         Ordering::AcqRel,
         Ordering::Acquire,
-    );
-    None
+    ) {
+        Ok(_) => Cancel::Marked,
+        Err(_) => Cancel::Busy,
+    }
 }
 
 /// Writeback of a read: copies the data to the buffer named at submit, in the submitting address

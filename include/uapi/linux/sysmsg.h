@@ -116,7 +116,9 @@ struct sysmsg_reply {
 /* Feature bits reported in sysmsg_info.features. */
 #define SYSMSG_FEATURE_POLL_ARM (1ULL << 0) /* pollable files wait, not workers */
 #define SYSMSG_FEATURE_LIMITS (1ULL << 1)   /* limits, hysteresis, SUBMIT_WAIT */
-#define SYSMSG_FEATURES_ALL (SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS)
+#define SYSMSG_FEATURE_CANCEL (1ULL << 2)   /* SYSMSG_IOC_CANCEL */
+#define SYSMSG_FEATURES_ALL \
+	(SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS | SYSMSG_FEATURE_CANCEL)
 
 /*
  * struct sysmsg_info - what SYSMSG_IOC_GET_INFO reports.
@@ -265,12 +267,46 @@ struct sysmsg_stats {
 	__u64 reserved[2];
 };
 
+/* SYSMSG_IOC_CANCEL flags: every message of the caller in flight on the file. */
+#define SYSMSG_CANCEL_ALL (1U << 0)
+
+/*
+ * struct sysmsg_cancel - SYSMSG_IOC_CANCEL: stop messages of the calling
+ * process on this file (32 bytes). Only the caller's own messages are ever
+ * matched: tags are private to a process.
+ * @tag:       the tag to cancel: every in-flight message with this tag (in;
+ *             must be 0 with SYSMSG_CANCEL_ALL).
+ * @flags:     SYSMSG_CANCEL_* (in).
+ * @cancelled: messages stopped (out): a sleep whose timer was cancelled, a
+ *             file operation taken off the file's wait queue or off the
+ *             worker queue before it started. Each still gets exactly one
+ *             reply, with result -ECANCELED.
+ * @already:   matching messages that could not be stopped (out): executing
+ *             on a worker, or completed and not yet reaped. Each gets its
+ *             real reply.
+ * @reserved:  zero.
+ *
+ * Returns the number of messages stopped (@cancelled). By tag, when nothing
+ * was stopped, it fails with EALREADY if matching messages exist (@already)
+ * and with ENOENT if none does (never submitted, already reaped, or a NOP,
+ * which completes at submit) - io_uring's 0 / -EALREADY / -ENOENT. With
+ * SYSMSG_CANCEL_ALL it never fails for want of messages and returns 0 then.
+ */
+struct sysmsg_cancel {
+	__u64 tag;
+	__u32 flags;
+	__u32 cancelled;
+	__u32 already;
+	__u32 reserved[3];
+};
+
 #define SYSMSG_IOC_NR_GET_INFO (SYSMSG_IOC_NR_BASE + 0)
 #define SYSMSG_IOC_NR_SUBMIT (SYSMSG_IOC_NR_BASE + 1)
 #define SYSMSG_IOC_NR_REAP (SYSMSG_IOC_NR_BASE + 2)
 #define SYSMSG_IOC_NR_GET_LIMITS (SYSMSG_IOC_NR_BASE + 3)
 #define SYSMSG_IOC_NR_SET_LIMITS (SYSMSG_IOC_NR_BASE + 4)
 #define SYSMSG_IOC_NR_PROC_STATS (SYSMSG_IOC_NR_BASE + 5)
+#define SYSMSG_IOC_NR_CANCEL (SYSMSG_IOC_NR_BASE + 6)
 
 #define SYSMSG_IOC_GET_INFO \
 	_IOR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_GET_INFO, struct sysmsg_info)
@@ -284,5 +320,7 @@ struct sysmsg_stats {
 	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_SET_LIMITS, struct sysmsg_limits)
 #define SYSMSG_IOC_PROC_STATS \
 	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_PROC_STATS, struct sysmsg_stats)
+#define SYSMSG_IOC_CANCEL \
+	_IOWR(SYSMSG_IOC_MAGIC, SYSMSG_IOC_NR_CANCEL, struct sysmsg_cancel)
 
 #endif /* _UAPI_LINUX_SYSMSG_H */
