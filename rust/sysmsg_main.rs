@@ -90,8 +90,10 @@ const SYSCTLS: [SysctlEntry; 12] = [
 /// The loaded module: the device and the sysctl directory.
 ///
 /// The device is dropped first (fields drop in order), so no file can be opened once the sysctl
-/// directory goes away; the module reference every open file holds keeps both alive until the
-/// last file is closed.
+/// directory goes away. Unloading is refused while anything of the module is in use: every open
+/// file holds a module reference (the fops owner), and so does every session, which lives as
+/// long as any of its messages (an operation still executing on a worker after its process
+/// exited keeps the module).
 #[pin_data]
 struct SysmsgModule {
     _callbacks: CallbackBarrier,
@@ -103,10 +105,10 @@ struct SysmsgModule {
 /// Dropped first at unload: waits until no hrtimer or wait-queue callback of the module is still
 /// returning.
 ///
-/// Every message is freed before the last file is released, but the callback that published the
-/// last one may still be executing its final instructions. Both kinds run with preemption
-/// disabled, so an RCU grace period outlasts them; work items are drained by the workqueue's
-/// destruction.
+/// The last session may be freed, and its module reference dropped, by the callback that
+/// completed its last message, which then still executes its final instructions. Timer and wait
+/// callbacks run with preemption disabled, so an RCU grace period outlasts them; work items are
+/// drained by the workqueue's destruction.
 struct CallbackBarrier;
 
 impl Drop for CallbackBarrier {

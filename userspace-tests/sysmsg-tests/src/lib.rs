@@ -421,6 +421,36 @@ pub fn assert_quiet(dev: &Sysmsg) {
     assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
 }
 
+/// Reaps, without ever blocking for longer than `timeout` in all, until at least `n` replies
+/// came, and returns them (every one that was ready: possibly more than `n`), in completion
+/// order. Panics, listing what came, if fewer than `n` came in time: a test that waits for
+/// replies fails instead of hanging when the module loses one.
+pub fn replies_within(dev: &Sysmsg, n: usize, timeout: Duration) -> Vec<Reply> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    loop {
+        got.extend(dev.wait(0).expect("wait(0)"));
+        if got.len() >= n {
+            return got;
+        }
+        let now = Instant::now();
+        assert!(
+            now < deadline,
+            "{} of {n} replies after {timeout:?}: {got:?}",
+            got.len()
+        );
+        poll_events(dev.as_raw_fd(), libc::POLLIN, deadline - now);
+    }
+}
+
+/// Asserts that no reply becomes ready for this `Sysmsg` within `d` (and none is ready now).
+pub fn assert_no_reply_within(dev: &Sysmsg, d: Duration) {
+    let early = dev.wait(0).expect("wait(0)");
+    assert!(early.is_empty(), "unexpected replies: {early:?}");
+    let events = poll_events(dev.as_raw_fd(), libc::POLLIN, d);
+    assert_eq!(events & libc::POLLIN, 0, "a reply came within {d:?}");
+}
+
 /// Runs `child` in a `fork()`ed child process, which exits with the code it returns (0 for
 /// success; a panic exits with 101), and returns that exit code.
 ///

@@ -75,6 +75,7 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_IOC_GET_LIMITS, ioctl::GET_LIMITS),
         value!(SYSMSG_IOC_SET_LIMITS, ioctl::SET_LIMITS),
         value!(SYSMSG_IOC_PROC_STATS, ioctl::PROC_STATS),
+        value!(SYSMSG_IOC_CANCEL, ioctl::CANCEL),
         value!(SYSMSG_IOC_MAGIC, sys::SYSMSG_IOC_MAGIC),
         value!(SYSMSG_IOC_NR_BASE, sys::SYSMSG_IOC_NR_BASE),
         value!(SYSMSG_IOC_NR_GET_INFO, sys::SYSMSG_IOC_NR_GET_INFO),
@@ -83,6 +84,7 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_IOC_NR_GET_LIMITS, sys::SYSMSG_IOC_NR_GET_LIMITS),
         value!(SYSMSG_IOC_NR_SET_LIMITS, sys::SYSMSG_IOC_NR_SET_LIMITS),
         value!(SYSMSG_IOC_NR_PROC_STATS, sys::SYSMSG_IOC_NR_PROC_STATS),
+        value!(SYSMSG_IOC_NR_CANCEL, sys::SYSMSG_IOC_NR_CANCEL),
         value!(SYSMSG_ABI_VERSION, sys::SYSMSG_ABI_VERSION),
         value!(SYSMSG_OP_NOP, crate::Opcode::NOP.0),
         value!(SYSMSG_OP_NANOSLEEP, crate::Opcode::NANOSLEEP.0),
@@ -97,12 +99,14 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_MAX_IO_LEN, crate::MAX_IO_LEN as u64),
         value!(SYSMSG_FEATURE_POLL_ARM, sys::SYSMSG_FEATURE_POLL_ARM),
         value!(SYSMSG_FEATURE_LIMITS, sys::SYSMSG_FEATURE_LIMITS),
+        value!(SYSMSG_FEATURE_CANCEL, sys::SYSMSG_FEATURE_CANCEL),
         value!(SYSMSG_FEATURES_ALL, sys::SYSMSG_FEATURES_ALL),
         value!(SYSMSG_REAP_NOWAIT, sys::SYSMSG_REAP_NOWAIT),
         value!(SYSMSG_SUBMIT_WAIT, sys::SYSMSG_SUBMIT_WAIT),
         value!(SYSMSG_LIMIT_SOFT, sys::SYSMSG_LIMIT_SOFT),
         value!(SYSMSG_LIMIT_HARD, sys::SYSMSG_LIMIT_HARD),
         value!(SYSMSG_PROC_THROTTLED, sys::SYSMSG_PROC_THROTTLED),
+        value!(SYSMSG_CANCEL_ALL, sys::SYSMSG_CANCEL_ALL),
     ];
     rows.extend(layout!(sysmsg_msg;
         opcode, flags, reserved0, fd, tag, addr, len, offset, op_flags, reserved1, reserved));
@@ -117,6 +121,7 @@ fn rust_table() -> BTreeMap<String, u64> {
         pid, flags, inflight, soft, hard, peak_inflight, limit_hits, throttle_episodes, submitted,
         reserved));
     rows.extend(layout!(sysmsg_stats; procs, max, count, total, reserved0, reserved));
+    rows.extend(layout!(sysmsg_cancel; tag, flags, cancelled, already, reserved));
     rows.extend(layout!(__kernel_timespec; tv_sec, tv_nsec));
     let mut table = BTreeMap::new();
     for (name, value) in rows {
@@ -142,7 +147,7 @@ fn rust_and_c_agree_on_every_entry() {
         assert!(rust.contains_key(name), "{name} is in abi_check.c only");
     }
     assert!(
-        c.len() > 130,
+        c.len() > 145,
         "the C table looks truncated: {} entries",
         c.len()
     );
@@ -160,6 +165,15 @@ fn sizes_are_the_documented_ones() {
     assert_eq!(size_of::<sys::sysmsg_limits>(), 40);
     assert_eq!(size_of::<sys::sysmsg_proc_stats>(), 80);
     assert_eq!(size_of::<sys::sysmsg_stats>(), 40);
+    assert_eq!(size_of::<sys::sysmsg_cancel>(), 32);
+    assert_eq!(align_of::<sys::sysmsg_cancel>(), 8);
+    // The header's offsets, spelled out: tag, flags, cancelled, already, reserved[3].
+    assert_eq!(offset_of!(sys::sysmsg_cancel, tag), 0);
+    assert_eq!(offset_of!(sys::sysmsg_cancel, flags), 8);
+    assert_eq!(offset_of!(sys::sysmsg_cancel, cancelled), 12);
+    assert_eq!(offset_of!(sys::sysmsg_cancel, already), 16);
+    assert_eq!(offset_of!(sys::sysmsg_cancel, reserved), 20);
+    assert_eq!(sys::sysmsg_cancel::default().reserved, [0u32; 3]);
 }
 
 #[test]

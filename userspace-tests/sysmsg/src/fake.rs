@@ -7,14 +7,22 @@
 //! completion order; a reap waits for one reply unless told not to; the queue is bounded, and
 //! after a refusal the queue is throttled until it is down to half its limit (README.md:
 //! no `POLLOUT` and every submission refused meanwhile, unless it waits for room).
+//!
+//! Cancellation (`SYSMSG_IOC_CANCEL`) follows the header: sleeps, and READs of [`NEVER_FD`] (a
+//! pipe nobody writes to: they wait until cancelled), are *waiting* and can be stopped, their
+//! reply saying `-ECANCELED`; completed messages whose reply was not reaped count as `already`,
+//! NOPs excepted (the module does not register them). Nothing executes on a worker here.
 
 use crate::{reply::SubmitError, sys, Opcode};
 use std::{
     collections::VecDeque,
     io,
     sync::{Arc, Condvar, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
+
+/// A READ of this descriptor waits until it is cancelled (a pipe nobody writes to).
+pub(crate) const NEVER_FD: i32 = 1000;
 
 struct Done {
     reply: sys::sysmsg_reply,
@@ -22,9 +30,17 @@ struct Done {
     data: Option<(u64, Vec<u8>)>,
 }
 
+/// A message that waits (a sleep, a READ of [`NEVER_FD`]) and can be cancelled.
+struct Waiting {
+    id: u64,
+    reply: sys::sysmsg_reply,
+}
+
 #[derive(Default)]
 struct State {
     ready: VecDeque<Done>,
+    waiting: Vec<Waiting>,
+    next_id: u64,
     in_flight: usize,
     throttled: bool,
     /// The library's eventfd, faked.
@@ -116,7 +132,7 @@ impl Fake {
             if op != Opcode::NOP && op != Opcode::NANOSLEEP && m.fd < 0 {
                 return refuse(libc::EBADF);
             }
-            {
+            let id = {
                 let mut st = self.state.lock().unwrap();
                 while wait && !st.may_submit(self.limit) {
                     st = self.cond.wait(st).unwrap();
@@ -129,7 +145,9 @@ impl Fake {
                     return refuse(libc::EAGAIN);
                 }
                 st.in_flight += 1;
-            }
+                st.next_id += 1;
+                st.next_id
+            };
             let mut reply = sys::sysmsg_reply {
                 tag: m.tag,
                 opcode: m.opcode,
@@ -140,11 +158,19 @@ impl Fake {
                     // SAFETY: the caller's promise.
                     let ts = unsafe { *(m.addr as *const sys::__kernel_timespec) };
                     let d = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+                    let mut st = self.state.lock().unwrap();
+                    st.waiting.push(Waiting { id, reply });
+                    drop(st);
                     let fake = self.clone();
-                    std::thread::spawn(move || {
-                        std::thread::sleep(d);
-                        fake.complete(Done { reply, data: None });
-                    });
+                    std::thread::spawn(move || fake.sleep(id, Instant::now() + d));
+                    continue;
+                }
+                Opcode::READ if m.fd == NEVER_FD => {
+                    self.state
+                        .lock()
+                        .unwrap()
+                        .waiting
+                        .push(Waiting { id, reply });
                     continue;
                 }
                 Opcode::READ | Opcode::PREAD => {
@@ -167,6 +193,66 @@ impl Fake {
             }
         }
         Ok(msgs.len())
+    }
+
+    /// A sleep's timer: completes message `id` at `deadline`, unless it was cancelled before.
+    fn sleep(&self, id: u64, deadline: Instant) {
+        let mut st = self.state.lock().unwrap();
+        loop {
+            let Some(pos) = st.waiting.iter().position(|w| w.id == id) else {
+                return; // cancelled: the cancellation replied
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                let w = st.waiting.remove(pos);
+                st.ready.push_back(Done {
+                    reply: w.reply,
+                    data: None,
+                });
+                drop(st);
+                self.cond.notify_all();
+                return;
+            }
+            st = self.cond.wait_timeout(st, deadline - now).unwrap().0;
+        }
+    }
+
+    /// `SYSMSG_IOC_CANCEL`, as the header describes it.
+    pub fn cancel(&self, arg: &mut sys::sysmsg_cancel) -> io::Result<u32> {
+        let all = arg.flags & sys::SYSMSG_CANCEL_ALL != 0;
+        if arg.flags & !sys::SYSMSG_CANCEL_ALL != 0
+            || arg.reserved != [0; 3]
+            || (all && arg.tag != 0)
+        {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let matches = |tag: u64| all || tag == arg.tag;
+        let mut st = self.state.lock().unwrap();
+        let already = st
+            .ready
+            .iter()
+            .filter(|d| matches(d.reply.tag) && d.reply.opcode != Opcode::NOP.0)
+            .count();
+        let (stopped, waiting): (Vec<Waiting>, Vec<Waiting>) =
+            st.waiting.drain(..).partition(|w| matches(w.reply.tag));
+        st.waiting = waiting;
+        let cancelled = stopped.len();
+        for w in stopped {
+            let reply = sys::sysmsg_reply {
+                result: -i64::from(libc::ECANCELED),
+                ..w.reply
+            };
+            st.ready.push_back(Done { reply, data: None });
+        }
+        drop(st);
+        self.cond.notify_all();
+        arg.cancelled = cancelled as u32;
+        arg.already = already as u32;
+        match (all, cancelled, already) {
+            (false, 0, 0) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+            (false, 0, _) => Err(io::Error::from_raw_os_error(libc::EALREADY)),
+            _ => Ok(cancelled as u32),
+        }
     }
 
     pub fn reap(&self, out: &mut [sys::sysmsg_reply], nowait: bool) -> io::Result<usize> {
@@ -202,8 +288,8 @@ impl Fake {
 /// The library against the fake: bookkeeping, buffers, the backlog, and threads.
 #[cfg(test)]
 mod tests {
-    use super::pattern;
-    use crate::{op, Batch, Entry, Opcode, Reply, Sysmsg};
+    use super::{pattern, NEVER_FD};
+    use crate::{op, sys, Batch, Cancel, Entry, Opcode, Reply, Sysmsg};
     use std::{
         collections::HashMap,
         sync::{mpsc, Arc, Mutex},
@@ -634,5 +720,251 @@ mod tests {
             assert_eq!(stats.sync_ops > 0, fallback, "{stats:?}");
             drop(file);
         });
+    }
+
+    // ---- cancellation ----
+
+    /// Waits until a reply is ready in the fake kernel (not reaped).
+    fn wait_ready(sm: &Sysmsg) {
+        sm.fake.as_ref().unwrap().wait_event();
+    }
+
+    fn stopped(n: u32) -> Cancel {
+        Cancel::Stopped {
+            stopped: n,
+            already: 0,
+        }
+    }
+
+    /// A long sleep cancelled by its tag replies `-ECANCELED` at once, to a reaper that was
+    /// already blocked; then the tag is gone.
+    #[test]
+    fn a_cancelled_sleep_replies_ecanceled() {
+        within(30, || {
+            let sm = Arc::new(Sysmsg::fake(64));
+            sm.submit_one(op::Nanosleep::new(Duration::from_secs(60)).build().tag(1))
+                .unwrap();
+            let reaper = {
+                let sm = sm.clone();
+                std::thread::spawn(move || sm.wait_one().unwrap())
+            };
+            std::thread::sleep(ms(20));
+            assert_eq!(sm.cancel(2).unwrap(), Cancel::NotFound, "another tag");
+            assert_eq!(sm.cancel(1).unwrap(), stopped(1));
+            let r = reaper.join().unwrap();
+            assert_eq!((r.tag(), r.opcode()), (1, Opcode::NANOSLEEP));
+            assert!(r.is_cancelled(), "{r:?}");
+            assert_eq!(
+                r.result().unwrap_err().raw_os_error(),
+                Some(libc::ECANCELED)
+            );
+            assert_eq!(sm.in_flight(), 0);
+            assert_eq!(
+                sm.cancel(1).unwrap(),
+                Cancel::NotFound,
+                "its reply was returned"
+            );
+            assert_eq!(sm.wait(1).unwrap(), [], "exactly one reply");
+        });
+    }
+
+    /// Completed messages whose reply was not returned cannot be stopped: in the kernel, in the
+    /// library's backlog, or a NOP (which the kernel alone does not find); they keep their
+    /// real result.
+    #[test]
+    fn completed_messages_are_already_done() {
+        let sm = Sysmsg::fake(64);
+        sm.submit_one(op::Nanosleep::new(ms(1)).build().tag(2))
+            .unwrap();
+        wait_ready(&sm);
+        assert_eq!(
+            sm.cancel(2).unwrap(),
+            Cancel::Already(1),
+            "ready in the kernel"
+        );
+        let r = sm.wait_one().unwrap();
+        assert_eq!((r.tag(), r.raw_result()), (2, 0));
+
+        // Two replies reaped at once: the second waits in the backlog.
+        sm.submit_one(op::Nanosleep::new(ms(1)).build().tag(3))
+            .unwrap();
+        wait_ready(&sm);
+        sm.submit_one(op::Nop::new().build().tag(4)).unwrap();
+        assert_eq!(sm.wait_one().unwrap().tag(), 3);
+        assert_eq!(sm.ready(), 1);
+        assert_eq!(sm.cancel(4).unwrap(), Cancel::Already(1), "in the backlog");
+        assert_eq!(sm.wait_one().unwrap().tag(), 4);
+
+        sm.submit_one(op::Nop::new().build().tag(5)).unwrap();
+        let mut arg = sys::sysmsg_cancel {
+            tag: 5,
+            ..Default::default()
+        };
+        assert_eq!(
+            sm.cancel_raw(&mut arg).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT),
+            "the kernel does not find a NOP (and not by the user's tag)"
+        );
+        assert_eq!(
+            sm.cancel(5).unwrap(),
+            Cancel::Already(1),
+            "a NOP not yet returned"
+        );
+        let r = sm.wait_one().unwrap();
+        assert_eq!((r.tag(), r.raw_result()), (5, 0));
+        assert_eq!(sm.cancel(5).unwrap(), Cancel::NotFound);
+    }
+
+    /// Every message with the tag counts, stopped or not; a stopped READ gets its buffer back,
+    /// never written.
+    #[test]
+    fn every_message_with_the_tag() {
+        let sm = Sysmsg::fake(64);
+        let mut b = Batch::new();
+        b.push(op::Nanosleep::new(ms(1)).build().tag(7));
+        b.push(
+            op::Read::with_buffer(NEVER_FD, vec![0xaa; 16])
+                .build()
+                .tag(7),
+        );
+        b.push(op::Nanosleep::new(Duration::from_secs(60)).build().tag(7));
+        b.push(op::Nanosleep::new(Duration::from_secs(60)).build().tag(8));
+        sm.submit(&mut b).unwrap();
+        wait_ready(&sm); // the short sleep: nothing else completes
+        assert_eq!(
+            sm.cancel(7).unwrap(),
+            Cancel::Stopped {
+                stopped: 2,
+                already: 1
+            }
+        );
+        let mut got: Vec<Reply> = Vec::new();
+        while got.len() < 3 {
+            got.extend(sm.wait(1).unwrap());
+        }
+        got.sort_by_key(|r| (r.opcode().0, r.raw_result()));
+        assert_eq!(
+            (got[0].opcode(), got[0].raw_result()),
+            (Opcode::NANOSLEEP, -i64::from(libc::ECANCELED))
+        );
+        assert_eq!(
+            (got[1].opcode(), got[1].raw_result()),
+            (Opcode::NANOSLEEP, 0)
+        );
+        assert_eq!(got[2].opcode(), Opcode::READ);
+        assert!(got[2].is_cancelled());
+        assert_eq!(got[2].data(), Some(&[][..]), "nothing read");
+        let buffer = got.pop().unwrap().into_data().unwrap();
+        assert!(buffer.capacity() >= 16, "the buffer given");
+        assert_eq!(sm.in_flight(), 1, "tag 8 sleeps on");
+        assert_eq!(sm.cancel(8).unwrap(), stopped(1));
+        assert!(sm.wait_one().unwrap().is_cancelled());
+    }
+
+    /// CANCEL_ALL stops every waiting message, never fails for want of one, and leaves the
+    /// completed ones their replies; exactly one reply each.
+    #[test]
+    fn cancel_all_stops_every_waiting_message() {
+        within(30, || {
+            let sm = Sysmsg::fake(256);
+            assert_eq!(sm.cancel_all().unwrap(), 0, "nothing in flight");
+            let mut b = Batch::new();
+            for i in 0..50 {
+                b.push(op::Nanosleep::new(Duration::from_secs(60)).build().tag(i));
+            }
+            for i in 50..55 {
+                b.push(op::Read::new(NEVER_FD, 8).build().tag(i));
+            }
+            b.push(op::Nop::new().build().tag(55));
+            b.push(op::Nop::new().build().tag(56));
+            assert_eq!(sm.submit(&mut b).unwrap(), 57);
+            assert_eq!(sm.cancel_all().unwrap(), 55);
+            let mut got: HashMap<u64, Reply> = HashMap::new();
+            while got.len() < 57 {
+                for r in sm.wait(1).unwrap() {
+                    let tag = r.tag();
+                    assert!(got.insert(tag, r).is_none(), "two replies for tag {tag}");
+                }
+            }
+            for (tag, r) in &got {
+                assert_eq!(r.is_cancelled(), *tag < 55, "{r:?}");
+            }
+            assert_eq!(sm.in_flight(), 0);
+            assert_eq!(sm.wait(1).unwrap(), []);
+            assert_eq!(sm.cancel_all().unwrap(), 0);
+
+            // The raw form: a tag with CANCEL_ALL, unknown flags, reserved fields.
+            for arg in [
+                sys::sysmsg_cancel {
+                    tag: 1,
+                    flags: sys::SYSMSG_CANCEL_ALL,
+                    ..Default::default()
+                },
+                sys::sysmsg_cancel {
+                    flags: 2,
+                    ..Default::default()
+                },
+                sys::sysmsg_cancel {
+                    reserved: [0, 0, 1],
+                    ..Default::default()
+                },
+            ] {
+                let mut arg = arg;
+                let e = sm.cancel_raw(&mut arg).unwrap_err();
+                assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{arg:?}");
+            }
+        });
+    }
+
+    /// A synchronous call blocked in another thread returns with `ECANCELED`.
+    #[test]
+    fn a_blocked_sync_call_is_cancelled() {
+        within(30, || {
+            let sm = Arc::new(Sysmsg::fake(64));
+            let sleeper = {
+                let sm = sm.clone();
+                std::thread::spawn(move || {
+                    sm.execute(op::Nanosleep::new(Duration::from_secs(60)).build().tag(9))
+                        .unwrap()
+                })
+            };
+            let start = std::time::Instant::now();
+            loop {
+                match sm.cancel(9).unwrap() {
+                    Cancel::NotFound => std::thread::sleep(ms(1)),
+                    c => {
+                        assert_eq!(c, stopped(1));
+                        break;
+                    }
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "never submitted");
+            }
+            let r = sleeper.join().unwrap();
+            assert_eq!(r.tag(), 9);
+            assert!(r.is_cancelled());
+            assert_eq!(sm.in_flight(), 0);
+        });
+    }
+
+    /// Raw messages are found by their own tag.
+    #[test]
+    fn raw_messages_by_their_tag() {
+        let sm = Sysmsg::fake(64);
+        let ts = sys::__kernel_timespec {
+            tv_sec: 60,
+            tv_nsec: 0,
+        };
+        let m = sys::sysmsg_msg {
+            opcode: Opcode::NANOSLEEP.0,
+            tag: 77,
+            addr: &ts as *const _ as u64,
+            ..Default::default()
+        };
+        // SAFETY: the timespec is copied at submit; a tag outside the library's.
+        assert_eq!(unsafe { sm.submit_raw(&[m]) }.unwrap(), 1);
+        assert_eq!(sm.cancel(77).unwrap(), stopped(1));
+        let r = sm.wait_one().unwrap();
+        assert_eq!((r.tag(), r.opcode()), (77, Opcode::NANOSLEEP));
+        assert!(r.is_cancelled());
     }
 }

@@ -64,8 +64,18 @@ pub const PROC_STATS: u32 = ioc(
     size_of::<sys::sysmsg_stats>(),
 );
 
+/// `SYSMSG_IOC_CANCEL`.
+pub const CANCEL: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    sys::SYSMSG_IOC_MAGIC,
+    sys::SYSMSG_IOC_NR_CANCEL,
+    size_of::<sys::sysmsg_cancel>(),
+);
+
 /// Every ioctl of the header.
-pub const ALL: [u32; 6] = [GET_INFO, SUBMIT, REAP, GET_LIMITS, SET_LIMITS, PROC_STATS];
+pub const ALL: [u32; 7] = [
+    GET_INFO, SUBMIT, REAP, GET_LIMITS, SET_LIMITS, PROC_STATS, CANCEL,
+];
 
 /// Issues `ioctl(fd, cmd, arg)`, returning its non-negative result or the errno.
 ///
@@ -96,6 +106,8 @@ mod tests {
         assert_eq!(ioc(IOC_NONE, 0, 0, 0), 0);
         // _IOWR('#', 0xA3, 40 bytes): GET_LIMITS as the header spells it.
         assert_eq!(GET_LIMITS, 0xC028_23A3);
+        // _IOWR('#', 0xA6, 32 bytes): CANCEL as the header spells it.
+        assert_eq!(CANCEL, 0xC020_23A6);
     }
 
     #[test]

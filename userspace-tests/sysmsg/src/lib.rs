@@ -51,6 +51,16 @@
 //! the submitting thread. [`Sysmsg::limits`], [`Sysmsg::set_limits`] and
 //! [`Sysmsg::proc_stats`] read and set the limits and counters.
 //!
+//! # Cancellation
+//!
+//! [`Sysmsg::cancel`] stops the messages in flight that carry a tag, [`Sysmsg::cancel_all`]
+//! every message in flight on the file (`SYSMSG_IOC_CANCEL`). Cancelling never takes a reply
+//! away: every accepted message still gets exactly one reply, whose result is `-ECANCELED`
+//! ([`Reply::is_cancelled`]) if it was stopped, its real result otherwise. A sleep, or a file
+//! operation that waits on its file or queue, can be stopped; one that already executes on a
+//! worker, or that has completed, cannot ([`Cancel`]). Only the calling process's messages are
+//! ever found: tags are private to a process.
+//!
 //! The ABI types in [`sys`] are generated from `include/uapi/linux/sysmsg.h`; the `unsafe` raw
 //! calls ([`Sysmsg::submit_raw`], ...) take them as they are, for tests; they never fall back.
 
@@ -75,6 +85,7 @@ pub mod sys {
 
 #[cfg(test)]
 mod abi;
+mod cancel;
 #[cfg(test)]
 mod fake;
 mod fallback;
@@ -84,6 +95,7 @@ pub mod op;
 mod reply;
 mod table;
 
+pub use cancel::Cancel;
 pub use limits::{low_water_mark, Limits, ProcStats, MAX_LIMIT};
 pub use op::{Entry, FdArg, Opcode, Timespec};
 pub use reply::{Reply, SubmitError};
@@ -204,7 +216,10 @@ pub struct Sysmsg {
     /// In fallback mode: submissions are performed here until the device reports `POLLOUT`.
     in_fallback: AtomicBool,
     counters: Counters,
-    /// Host unit tests: the module's submit and reap, faked.
+    /// The process that opened it: in a `fork()` child, the table describes the parent's
+    /// messages, which the kernel does not show the child.
+    pid: u32,
+    /// Host unit tests: the module's submit, reap and cancel, faked.
     #[cfg(test)]
     fake: Option<std::sync::Arc<fake::Fake>>,
 }
@@ -248,6 +263,7 @@ impl Sysmsg {
             fallback: AtomicBool::new(true),
             in_fallback: AtomicBool::new(false),
             counters: Counters::default(),
+            pid: std::process::id(),
             #[cfg(test)]
             fake: None,
         })
@@ -776,6 +792,10 @@ impl Sysmsg {
     /// comes.
     ///
     /// With the fallback, an operation the kernel refuses with `EAGAIN` is performed here.
+    ///
+    /// Another thread may stop the message with [`cancel`](Self::cancel) of its tag (0 for the
+    /// `*_sync` helpers' messages): the reply then says `-ECANCELED`, and the `*_sync` helpers
+    /// fail with `ECANCELED`.
     pub fn execute(&self, entry: impl Into<Entry>) -> io::Result<Reply> {
         let mut entries = [entry.into()];
         let s = self.submit_entries(&mut entries, true, false);

@@ -60,6 +60,13 @@ impl Reply {
         (self.result < 0).then(|| i32::try_from(-self.result).unwrap_or(i32::MAX))
     }
 
+    /// Whether the message was stopped by a cancellation ([`Sysmsg::cancel`](crate::Sysmsg::cancel),
+    /// [`Sysmsg::cancel_all`](crate::Sysmsg::cancel_all)): its result is `-ECANCELED` and the
+    /// operation was not performed.
+    pub fn is_cancelled(&self) -> bool {
+        self.result == -i64::from(libc::ECANCELED)
+    }
+
     /// For READ and PREAD: the buffer given to the message, cut to the bytes read (empty after an
     /// error; its capacity is kept). `None` for other operations.
     pub fn data(&self) -> Option<&[u8]> {
@@ -151,6 +158,10 @@ mod tests {
         assert_eq!(r.errno(), Some(libc::EINVAL));
         assert_eq!(r.raw_result(), -22);
         assert!(format!("{r:?}").contains("FSYNC"));
+        assert!(!r.is_cancelled());
+        let r = Reply::new(3, Opcode::NANOSLEEP, -i64::from(libc::ECANCELED), None);
+        assert!(r.is_cancelled());
+        assert_eq!(r.errno(), Some(libc::ECANCELED));
     }
 
     #[test]

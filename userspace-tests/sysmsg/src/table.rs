@@ -27,6 +27,8 @@ struct Pending {
     buffer: Option<Vec<u8>>,
     /// A synchronous call waits for this reply itself: it is kept in the slot, not the backlog.
     sync: bool,
+    /// The kernel accepted it (its submitting call returned and counted it).
+    accepted: bool,
 }
 
 enum State {
@@ -119,6 +121,7 @@ impl Table {
                 tag: e.get_tag(),
                 buffer,
                 sync,
+                accepted: false,
             });
             let tag = self.kernel_tag(index);
             let named = match &mut self.slots[index as usize].state {
@@ -139,6 +142,11 @@ impl Table {
     /// After the kernel accepted the first `accepted` of a prepared submission: counts them and
     /// gives the others back their buffers and slots.
     pub fn finish(&mut self, entries: &mut [Entry], prepared: &Prepared, accepted: usize) {
+        for &index in &prepared.slots[..accepted] {
+            if let State::InFlight(p) = &mut self.slots[index as usize].state {
+                p.accepted = true;
+            }
+        }
         for (e, &index) in entries.iter_mut().zip(&prepared.slots).skip(accepted) {
             let slot = &mut self.slots[index as usize];
             if let State::InFlight(p) = std::mem::replace(&mut slot.state, State::Free) {
@@ -225,6 +233,33 @@ impl Table {
         }
     }
 
+    /// The messages in flight in the kernel whose user tag is `tag`: their kernel tags, and
+    /// whether the kernel is known to have accepted them (else their submitting call has not
+    /// returned yet).
+    pub fn in_flight_with_tag(&self, tag: u64) -> Vec<(u64, bool)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| match &slot.state {
+                State::InFlight(p) if p.tag == tag => {
+                    Some((encode(index as u32, slot.generation), p.accepted))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many replies with user tag `tag` were reaped from the kernel and not yet handed out:
+    /// in the backlog, or waiting in their slot for a synchronous caller.
+    pub fn ready_with_tag(&self, tag: u64) -> usize {
+        let done = self
+            .slots
+            .iter()
+            .filter(|slot| matches!(&slot.state, State::Done(r) if r.tag() == tag))
+            .count();
+        done + self.backlog.iter().filter(|r| r.tag() == tag).count()
+    }
+
     /// Whether replies are still to come for the backlog.
     pub fn expecting(&self) -> bool {
         self.outstanding > 0
@@ -299,6 +334,43 @@ mod tests {
         assert_eq!(got[1].data(), None);
         assert_eq!((got[2].tag(), got[2].raw_result()), (300, 1));
         assert_eq!(t.free.len(), 3, "every slot is free again");
+    }
+
+    /// What a cancellation by user tag looks up: the kernel tags in flight (accepted or not
+    /// yet), and the replies reaped but not handed out.
+    #[test]
+    fn lookups_by_user_tag() {
+        let mut t = Table::new();
+        let mut entries = vec![
+            Nop::new().build().tag(1),
+            Read::new(0, 8).build().tag(2),
+            Nop::new().build().tag(1),
+        ];
+        let p = t.prepare(&mut entries, false);
+        let pending: Vec<(u64, bool)> = vec![(p.msgs[0].tag, false), (p.msgs[2].tag, false)];
+        assert_eq!(
+            t.in_flight_with_tag(1),
+            pending,
+            "submission not returned yet"
+        );
+        t.finish(&mut entries, &p, 2);
+        assert_eq!(t.in_flight_with_tag(1), [(p.msgs[0].tag, true)]);
+        assert_eq!(t.in_flight_with_tag(2), [(p.msgs[1].tag, true)]);
+        assert_eq!(t.in_flight_with_tag(3), []);
+        assert_eq!(t.ready_with_tag(1), 0);
+        t.complete(&reply(p.msgs[0].tag, Opcode::NOP, 0), true);
+        assert_eq!(t.in_flight_with_tag(1), []);
+        assert_eq!(t.ready_with_tag(1), 1);
+        // A synchronous call's reply waits in its slot: it counts too.
+        let mut sync = vec![Nop::new().build().tag(1)];
+        let q = t.prepare(&mut sync, true);
+        t.finish(&mut sync, &q, 1);
+        t.complete(&reply(q.msgs[0].tag, Opcode::NOP, 0), true);
+        assert_eq!(t.ready_with_tag(1), 2);
+        assert_eq!(t.take_done(q.slots[0]).unwrap().tag(), 1);
+        assert_eq!(t.ready_with_tag(1), 1);
+        t.backlog.clear();
+        assert_eq!(t.ready_with_tag(1), 0);
     }
 
     #[test]
