@@ -751,3 +751,43 @@ int sysmsg_proc_stats_pid(struct sysmsg *s, pid_t pid, struct sysmsg_proc_stats 
 	free(procs);
 	return ret;
 }
+
+int sysmsg_cancel_fd(int fd, __u64 tag, unsigned int flags, struct sysmsg_cancel *out)
+{
+	struct sysmsg_cancel c;
+	int ret, saved;
+
+	memset(&c, 0, sizeof(c));
+	c.tag = tag;
+	c.flags = flags;
+	ret = ioctl(fd, SYSMSG_IOC_CANCEL, &c);
+	saved = errno;
+	if (out)
+		*out = c;
+	errno = saved;
+	return ret;
+}
+
+int sysmsg_cancel(struct sysmsg *s, __u64 tag, unsigned int flags, struct sysmsg_cancel *out)
+{
+	struct sysmsg_cancel c;
+	unsigned int i, held = 0;
+	int ret, saved;
+
+	ret = sysmsg_cancel_fd(s->fd, tag, flags, &c);
+	saved = ret < 0 ? errno : 0;
+	if (ret >= 0 || saved == ENOENT || saved == EALREADY) {
+		/* Replies in the backlog: completed, not yet handed out. */
+		for (i = 0; i < s->backlog_count; i++)
+			if ((flags & SYSMSG_CANCEL_ALL) || s->backlog[s->backlog_head + i].tag == tag)
+				held++;
+		c.already += held;
+		if (ret < 0 && saved == ENOENT && held)
+			saved = EALREADY;
+	}
+	if (out)
+		*out = c;
+	if (ret < 0)
+		errno = saved;
+	return ret;
+}

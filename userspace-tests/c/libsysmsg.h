@@ -12,7 +12,8 @@
  * Conventions:
  *  - functions returning int return >= 0 on success and a negative errno on
  *    failure (as liburing does); the *_sync() helpers instead behave like
- *    the system call they stand for: -1 with errno set on failure;
+ *    the system call they stand for: -1 with errno set on failure, and so
+ *    do sysmsg_cancel_fd() and sysmsg_cancel(), like the ioctl itself;
  *  - a struct sysmsg is not thread-safe: use it from one thread at a time
  *    (the kernel side is: threads of one process share one queue, see
  *    README.md), and do not reap replies of the same process through
@@ -291,6 +292,36 @@ int sysmsg_proc_stats(struct sysmsg *s, struct sysmsg_proc_stats *procs, unsigne
  * -errno.
  */
 int sysmsg_proc_stats_pid(struct sysmsg *s, pid_t pid, struct sysmsg_proc_stats *st);
+
+/*
+ * sysmsg_cancel_fd - one SYSMSG_IOC_CANCEL on a raw descriptor: stop the
+ * caller's messages in flight on that file with tag @tag, or all of them
+ * with @flags = SYSMSG_CANCEL_ALL (and @tag 0). Like the ioctl, it returns
+ * the number of messages stopped (each still gets one reply, with result
+ * -ECANCELED), or -1 with errno set: by tag, EALREADY when matching messages
+ * exist but none could be stopped (executing on a worker, or completed and
+ * not yet reaped: they get their real replies), ENOENT when none exists
+ * (never submitted, already reaped, or a NOP); EINVAL for unknown @flags or
+ * SYSMSG_CANCEL_ALL with a non-zero @tag; ENOTTY from a module without
+ * SYSMSG_FEATURE_CANCEL. If @out is not NULL, the structure as the kernel
+ * wrote it back (@out->cancelled, @out->already) is stored there, also when
+ * the call fails (EALREADY and ENOENT are written back too; after other
+ * errors the counts are 0).
+ */
+int sysmsg_cancel_fd(int fd, __u64 tag, unsigned int flags, struct sysmsg_cancel *out);
+
+/*
+ * sysmsg_cancel - sysmsg_cancel_fd() on @s->fd that also counts the replies
+ * the library holds and has not handed out yet (the backlog: replies taken
+ * by a *_sync() helper, and the fallback's synchronous replies): those
+ * messages are completed and not reaped as far as the caller is concerned,
+ * so they are added to @out->already, and a cancel by tag that the kernel
+ * answers with ENOENT fails with EALREADY instead when the backlog holds a
+ * reply with that tag. (The library keeps no table of the messages in
+ * flight: a NOP whose reply is still in the kernel is ENOENT, as the kernel
+ * says.) Returns as sysmsg_cancel_fd().
+ */
+int sysmsg_cancel(struct sysmsg *s, __u64 tag, unsigned int flags, struct sysmsg_cancel *out);
 
 /*
  * Synchronous helpers: each submits one message with a tag reserved for the

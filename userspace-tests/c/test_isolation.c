@@ -5,7 +5,9 @@
  * its exit with messages in flight neither hangs nor touches the parent; the
  * threads of a process share one queue; after execve() the new image sees
  * none of the old image's messages (they are discarded at its first use of
- * the file) but works normally; and a randomized mix of every operation,
+ * the file) but works normally; a process that never shared the file with
+ * us and receives it through SCM_RIGHTS sees, reaps and cancels nothing of
+ * ours; and a randomized mix of every operation,
  * valid and invalid, in random batches: every accepted message replied
  * exactly once, refused ones never.
  */
@@ -13,6 +15,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "testlib.h"
@@ -576,6 +579,97 @@ static void test_mix(void)
 	free(mix);
 }
 
+/* Receives one descriptor over a unix socket; -1 on failure. */
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&msg);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	return fd;
+}
+
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { "f", 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			      .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+/*
+ * The stranger: forked before the device was opened, so it never inherited
+ * the file; it gets it through SCM_RIGHTS while we have a sleep (tag 70) in
+ * flight and a NOP reply (tag 71) ready, and must not see, reap or cancel
+ * either. Its checks are reported through `remote`.
+ */
+static int stranger_sock = -1;
+static pid_t stranger_pid;
+
+static void stranger_main(int sock)
+{
+	struct sysmsg_cancel c = { .tag = 70 };
+	struct sysmsg_reply r;
+	struct pollfd p;
+	int fd = recv_fd(sock);
+
+	rcheck(fd >= 0, "stranger: received the file through SCM_RIGHTS");
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	rcheck(poll(&p, 1, 100) == 0, "stranger: poll shows no reply of ours");
+	rcheck(raw_reap(fd, &r, 1, SYSMSG_REAP_NOWAIT) == -EAGAIN, "stranger: a reap finds nothing");
+	errno = 0;
+	rcheck(ioctl(fd, SYSMSG_IOC_CANCEL, &c) == -1 && errno == ENOENT && !c.cancelled,
+	       "stranger: cancelling our tag 70 finds nothing (ENOENT)");
+	c = (struct sysmsg_cancel){ .flags = SYSMSG_CANCEL_ALL };
+	rcheck(ioctl(fd, SYSMSG_IOC_CANCEL, &c) == 0 && !c.cancelled && !c.already,
+	       "stranger: cancel-all stops nothing");
+	close(fd);
+	_exit(0);
+}
+
+static void test_stranger(void)
+{
+	struct __kernel_timespec ts = kts_ms(60000);
+	struct sysmsg_cancel c = { .tag = 70 };
+	struct sysmsg_msg m[2];
+	struct sysmsg_reply r[2];
+	int status, base = remote->n, i;
+
+	if (!tap_ok(stranger_sock >= 0, "a process that never shared the file"))
+		return;
+	sysmsg_prep_nanosleep(&m[0], &ts, 0, 70);
+	sysmsg_prep_nop(&m[1], 71);
+	tap_ok(raw_write(devfd, m, 2) == 2, "parent: a 60 s sleep and a NOP in flight");
+	tap_ok(!send_fd(stranger_sock, devfd), "pass the file to it");
+	tap_ok(waitpid(stranger_pid, &status, 0) == stranger_pid && WIFEXITED(status) &&
+		       !WEXITSTATUS(status), "it exited");
+	for (i = base; i < remote->n; i++)
+		tap_ok(remote->c[i].ok, "%s", remote->c[i].name);
+	tap_ok(remote->n - base == 5, "it made its 5 checks");
+	tap_ok(reap_n(devfd, r, 1, REPLY_TIMEOUT_MS) == 1 && r[0].tag == 71,
+	       "parent: the NOP's reply is still ours");
+	tap_ok(ioctl(devfd, SYSMSG_IOC_CANCEL, &c) == 1 && reap_n(devfd, r, 1, REPLY_TIMEOUT_MS) == 1 &&
+		       r[0].tag == 70 && r[0].result == -ECANCELED,
+	       "parent: the sleep was still in flight after the stranger closed the file and exited");
+	close(stranger_sock);
+}
+
 int main(int argc, char **argv)
 {
 	char path[64];
@@ -587,6 +681,19 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	remote = mmap(NULL, sizeof(*remote), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		      -1, 0);
+	{
+		int sv[2];
+
+		if (remote != MAP_FAILED && !socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+			stranger_pid = fork();
+			if (stranger_pid == 0) {
+				close(sv[0]);
+				stranger_main(sv[1]);
+			}
+			close(sv[1]);
+			stranger_sock = stranger_pid > 0 ? sv[0] : -1;
+		}
+	}
 	devfd = dev_open();
 	if (!tap_ok(devfd >= 0 && remote != MAP_FAILED, "open %s", SYSMSG_DEVICE_PATH))
 		return tap_done();
@@ -598,6 +705,7 @@ int main(int argc, char **argv)
 	test_fork_concurrent();
 	test_threads_share();
 	test_exec(ffd);
+	test_stranger();
 	test_mix();
 
 	tap_ok(no_reply_for(devfd, 100), "no stray reply is left");
