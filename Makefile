@@ -3,6 +3,7 @@
 # Entry points (see README.md):
 #   make / make module   build sysmsg.ko against the cached debug kernel, or KDIR=<kernel build dir>
 #   make test            set everything up, then run every test layer in a VM
+#   make stress          the same set-up, then the long kill storm and fuzzer in a VM (build/results/stress)
 #   make demo            set everything up, then show the module at work in a VM
 #   make rust-analyzer   write rust-project.json for the module sources
 #   make CLIPPY=1        build the module with clippy
@@ -12,7 +13,7 @@ SHELL := /bin/bash
 # Anything `make` is run from must not change how the kernel's build sees the module.
 unexport O
 
-.PHONY: all module test demo rust-analyzer clean setup kernel
+.PHONY: all module test stress demo rust-analyzer clean setup kernel
 
 all: module
 
@@ -24,6 +25,9 @@ module:
 
 test:
 	@scripts/test.sh
+
+stress:
+	@scripts/stress.sh
 
 demo:
 	@scripts/demo.sh
