@@ -63,7 +63,8 @@ use kernel::{
     seq_print,
     sync::{Arc, ArcBorrow, Mutex},
     task::Pid,
-    uaccess::{UserPtr, UserSlice},
+    transmute::{AsBytes, FromBytes},
+    uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
 
 /// The private data of one open file of `/dev/sysmsg`.
@@ -162,11 +163,23 @@ impl SysmsgFile {
         Ok(0)
     }
 
+    /// Reads the in/out argument of an ioctl that acts before it answers (submit, reap), and
+    /// writes it back unchanged first: an argument that cannot be written fails with `EFAULT`
+    /// before anything is accepted or delivered, not after.
+    fn read_inout<T: FromBytes + AsBytes>(arg: usize) -> Result<(T, UserSliceWriter)> {
+        let (mut reader, mut probe) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader_writer();
+        let req: T = reader.read()?;
+        probe.write(&req)?;
+        Ok((
+            req,
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).writer(),
+        ))
+    }
+
     /// `SYSMSG_IOC_SUBMIT`.
     fn submit_ioctl(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_submit>()).reader_writer();
-        let mut req: sysmsg_submit = reader.read()?;
+        let (mut req, mut writer) = Self::read_inout::<sysmsg_submit>(arg)?;
         if req.flags & !uapi::SYSMSG_SUBMIT_WAIT != 0 || req.reserved != [0; 2] {
             return Err(EINVAL);
         }
@@ -179,8 +192,18 @@ impl SysmsgFile {
         .reader();
         let (accepted, err) = self.with_session(|s| s.submit(&mut msgs, count, wait))?;
         req.accepted = accepted as u32;
-        req.error = err.map_or(0, |e| -e.to_errno());
-        writer.write(&req)?;
+        // A wait ended by a signal says EINTR: the restart codes never reach user space.
+        req.error = err.map_or(0, |e| {
+            if e == ERESTARTSYS { EINTR } else { e }
+                .to_errno()
+                .wrapping_neg()
+        });
+        if accepted > 0 {
+            // As in reap: the messages are accepted and the return value says how many.
+            let _ = writer.write(&req);
+        } else {
+            writer.write(&req)?;
+        }
         match err {
             Some(e) if accepted == 0 => Err(e),
             _ => Ok(accepted as isize),
@@ -292,9 +315,7 @@ impl SysmsgFile {
 
     /// `SYSMSG_IOC_REAP`.
     fn reap_ioctl(&self, arg: usize) -> Result<isize> {
-        let (mut reader, mut writer) =
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<sysmsg_reap>()).reader_writer();
-        let mut req: sysmsg_reap = reader.read()?;
+        let (mut req, mut writer) = Self::read_inout::<sysmsg_reap>(arg)?;
         if req.flags & !uapi::SYSMSG_REAP_NOWAIT != 0
             || req.reserved0 != 0
             || req.reserved != [0; 2]
@@ -313,9 +334,10 @@ impl SysmsgFile {
         let wait = req.flags & uapi::SYSMSG_REAP_NOWAIT == 0;
         let n = self.with_session(|s| s.reap(&mut replies, max, wait))??;
         req.count = n as u32;
-        // The replies are delivered; a fault here only loses the count, which the caller can
-        // recompute from the replies' tags.
-        writer.write(&req)?;
+        // The argument was writable a moment ago (`read_inout`). Should another thread have
+        // unmapped it since, the replies are delivered all the same and the return value says
+        // how many: failing now would hide them.
+        let _ = writer.write(&req);
         Ok(n as isize)
     }
 }

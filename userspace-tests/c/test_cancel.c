@@ -77,15 +77,6 @@ static int long_sleep(int fd, __u64 tag)
 	return raw_submit(fd, &m, 1, NULL) == 1;
 }
 
-static long long nr_inflight(void)
-{
-	long long v = -1;
-
-	if (sysctl_get("nr_inflight", &v))
-		return -1;
-	return v;
-}
-
 /* Waits up to @ms for POLLIN on @fd (a reply is ready, not reaped): 1 if so. */
 static int ready_within(int fd, int ms)
 {
@@ -106,38 +97,6 @@ static int is_cancelled(const struct sysmsg_reply *r, __u64 tag, int op)
 	       reply_reserved_zero(r);
 }
 
-/* Checks made in a child process, reported by the parent as TAP lines. */
-struct remote_checks {
-	int n;
-	struct {
-		int ok;
-		char name[160];
-	} c[32];
-};
-
-static struct remote_checks *remote;
-
-__attribute__((format(printf, 2, 3)))
-static int rcheck(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (remote->n >= (int)ARRAY_SIZE(remote->c))
-		return ok;
-	remote->c[remote->n].ok = ok;
-	va_start(ap, fmt);
-	vsnprintf(remote->c[remote->n].name, sizeof(remote->c[0].name), fmt, ap);
-	va_end(ap);
-	remote->n++;
-	return ok;
-}
-
-/* As tap_ok: the condition first, then the message's arguments. */
-#define rcheck(cond, ...)                                 \
-	({                                                \
-		int rcheck_cond_ = !!(cond);              \
-		(rcheck)(rcheck_cond_, __VA_ARGS__);      \
-	})
 
 /* Waits for @pid (up to 30 s, then SIGKILL); 1 if it exited with status 0. */
 static int wait_child(pid_t pid, int *status)
@@ -157,14 +116,11 @@ static int wait_child(pid_t pid, int *status)
 	return w == pid && WIFEXITED(*status) && WEXITSTATUS(*status) == 0;
 }
 
-static void report_remote(const char *who, int exited_ok, int status)
+/* The child's checks, and whether it exited normally. */
+static void report_child(const char *who, int exited_ok, int status)
 {
-	int i;
-
-	for (i = 0; i < remote->n; i++)
-		tap_ok(remote->c[i].ok, "%s: %s", who, remote->c[i].name);
+	report_remote(who);
 	tap_ok(exited_ok, "%s: exited normally (status %#x)", who, status);
-	remote->n = 0;
 }
 
 /* ---- by tag ---- */
@@ -621,7 +577,7 @@ static void test_fork_isolation(void)
 	if (!tap_ok(pid > 0, "fork"))
 		return;
 	ok = wait_child(pid, &status);
-	report_remote("fork child", ok, status);
+	report_child("fork child", ok, status);
 	ret = cancel(devfd, tag, 0, &c);
 	tap_ok(ret == 1 && c.cancelled == 1,
 	       "fork: after the child exited, the parent's sleep is still in flight: CANCEL returns 1 (%d %s)",
@@ -795,8 +751,7 @@ int main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	remote = mmap(NULL, sizeof(*remote), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		      -1, 0);
+	remote_init();
 	devfd = dev_open();
 	if (!tap_ok(devfd >= 0 && remote != MAP_FAILED, "open %s", SYSMSG_DEVICE_PATH))
 		return tap_done();

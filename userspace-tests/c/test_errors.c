@@ -482,6 +482,42 @@ static void test_result_errors(void)
 	}
 }
 
+/*
+ * The in/out argument of SUBMIT and REAP in a read-only page: EFAULT before
+ * anything happens, so nothing is accepted (no reply ever comes) and no
+ * reply is taken (it is still there for a good call).
+ */
+static void test_efault_readonly_arg(void)
+{
+	struct sysmsg_reply r[2];
+	struct sysmsg_msg m;
+	struct sysmsg_submit *sub;
+	struct sysmsg_reap *reap;
+	char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (!tap_ok(page != MAP_FAILED, "a page for read-only arguments"))
+		return;
+	sysmsg_prep_nop(&m, 901);
+	sub = (struct sysmsg_submit *)page;
+	sub->msgs = (__u64)(uintptr_t)&m;
+	sub->count = 1;
+	reap = (struct sysmsg_reap *)(page + 256);
+	reap->replies = (__u64)(uintptr_t)r;
+	reap->max = 2;
+	reap->flags = SYSMSG_REAP_NOWAIT;
+	mprotect(page, 4096, PROT_READ);
+	tap_errno(ioctl(devfd, SYSMSG_IOC_SUBMIT, sub), EFAULT,
+		  "SUBMIT with a read-only argument: EFAULT");
+	tap_ok(no_reply_for(devfd, 100), "... and the message was not accepted (no reply)");
+	sysmsg_prep_nop(&m, 902);
+	tap_ok(raw_write(devfd, &m, 1) == 1, "a NOP submitted with write(2)");
+	r[0].tag = 0;
+	tap_errno(ioctl(devfd, SYSMSG_IOC_REAP, reap), EFAULT, "REAP with a read-only argument: EFAULT");
+	tap_ok(r[0].tag == 0 && reap_n(devfd, r, 1, REPLY_TIMEOUT_MS) == 1 && r[0].tag == 902,
+	       "... and the reply was neither stored nor taken: a good reap gets it");
+	munmap(page, 4096);
+}
+
 int main(void)
 {
 	char path[64];
@@ -503,6 +539,7 @@ int main(void)
 	test_espipe();
 	test_efault_submit(ffd);
 	test_efault_writeback(ffd);
+	test_efault_readonly_arg();
 	test_closed_after_submit(path);
 	test_result_errors();
 

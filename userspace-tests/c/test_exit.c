@@ -85,15 +85,6 @@ static const char *errname(int e)
 	return e ? strerrorname_np(e) : "0";
 }
 
-static long long nr_inflight(void)
-{
-	long long v = -1;
-
-	if (sysctl_get("nr_inflight", &v))
-		return -1;
-	return v;
-}
-
 /* The PROC_STATS entry of @pid (0: this process): 0, -ESRCH, or -errno. */
 static int stats_of(pid_t pid, struct sysmsg_proc_stats *st)
 {
@@ -201,46 +192,7 @@ static char proc_state(pid_t pid)
 
 /* ---- checks made in a fork() child, reported by the parent ---- */
 
-struct remote_checks {
-	int n;
-	struct {
-		int ok;
-		char name[160];
-	} c[32];
-};
 
-static struct remote_checks *remote;
-
-__attribute__((format(printf, 2, 3)))
-static int rcheck(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (remote->n >= (int)ARRAY_SIZE(remote->c))
-		return ok;
-	remote->c[remote->n].ok = ok;
-	va_start(ap, fmt);
-	vsnprintf(remote->c[remote->n].name, sizeof(remote->c[0].name), fmt, ap);
-	va_end(ap);
-	remote->n++;
-	return ok;
-}
-
-/* As tap_ok: the condition first, then the message's arguments. */
-#define rcheck(cond, ...)                                 \
-	({                                                \
-		int rcheck_cond_ = !!(cond);              \
-		(rcheck)(rcheck_cond_, __VA_ARGS__);      \
-	})
-
-static void report_remote(const char *who)
-{
-	int i;
-
-	for (i = 0; i < remote->n; i++)
-		tap_ok(remote->c[i].ok, "%s: child: %s", who, remote->c[i].name);
-	remote->n = 0;
-}
 
 /* ---- checks made in an exec'd image, reported through a pipe ---- */
 
@@ -1326,8 +1278,7 @@ int main(int argc, char **argv)
 	atexit(restore_access); /* registered first: runs last */
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	remote = mmap(NULL, sizeof(*remote), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		      -1, 0);
+	remote_init();
 	devfd = dev_open();
 	if (!tap_ok(devfd >= 0 && remote != MAP_FAILED, "open %s", SYSMSG_DEVICE_PATH))
 		return tap_done();

@@ -22,40 +22,6 @@
 
 static int devfd;
 
-/* Checks made in a child process, reported by the parent as TAP lines. */
-struct remote_checks {
-	int n;
-	struct {
-		int ok;
-		char name[120];
-	} c[32];
-};
-
-static struct remote_checks *remote;
-
-__attribute__((format(printf, 2, 3)))
-static void rcheck(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (remote->n >= (int)ARRAY_SIZE(remote->c))
-		return;
-	remote->c[remote->n].ok = ok;
-	va_start(ap, fmt);
-	vsnprintf(remote->c[remote->n].name, sizeof(remote->c[0].name), fmt, ap);
-	va_end(ap);
-	remote->n++;
-}
-
-static void report_remote(void)
-{
-	int i;
-
-	for (i = 0; i < remote->n; i++)
-		tap_ok(remote->c[i].ok, "child: %s", remote->c[i].name);
-	remote->n = 0;
-}
-
 static void test_fork(int ffd)
 {
 	struct __kernel_timespec ts = kts_ms(400);
@@ -104,7 +70,7 @@ static void test_fork(int ffd)
 		return;
 	n = waitpid(pid, &status, 0);
 	t1 = now_ns();
-	report_remote();
+	report_remote("child");
 	tap_ok(n == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exited normally");
 	tap_ok(t1 - t0 < 15 * NSEC_PER_SEC,
 	       "the child's exit did not wait for its 30 s sleep (fork to reaped: %lld ms)",
@@ -170,7 +136,7 @@ static void test_fork_concurrent(void)
 			break;
 	}
 	waitpid(pid, &status, 0);
-	report_remote();
+	report_remote("child");
 	tap_ok(got == 640 && !foreign,
 	       "parent: all 640 of its replies while the child reaped (%d, %d foreign)", got, foreign);
 }
@@ -679,8 +645,7 @@ int main(int argc, char **argv)
 		return after_exec(atoi(argv[2]));
 
 	signal(SIGPIPE, SIG_IGN);
-	remote = mmap(NULL, sizeof(*remote), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		      -1, 0);
+	remote_init();
 	{
 		int sv[2];
 

@@ -99,11 +99,6 @@ static unsigned int rnd(uint64_t *s, unsigned int n)
 	return (unsigned int)((rng_next(s) >> 16) % n);
 }
 
-static long long nr_inflight(void)
-{
-	return read_ll(SYSCTL_DIR "nr_inflight", -1);
-}
-
 static void sleep_us(long us)
 {
 	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };

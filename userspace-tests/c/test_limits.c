@@ -30,49 +30,13 @@
 
 static int devfd;
 
-/* Checks made in a child process, reported by the parent as TAP lines. */
-struct remote_checks {
-	int n;
-	struct {
-		int ok;
-		char name[160];
-	} c[48];
-};
-
-static struct remote_checks *remote;
-
-__attribute__((format(printf, 2, 3)))
-static int rcheck(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (remote->n >= (int)ARRAY_SIZE(remote->c))
-		return ok;
-	remote->c[remote->n].ok = ok;
-	va_start(ap, fmt);
-	vsnprintf(remote->c[remote->n].name, sizeof(remote->c[0].name), fmt, ap);
-	va_end(ap);
-	remote->n++;
-	return ok;
-}
-
-/* As tap_ok: the condition first, then the message's arguments. */
-#define rcheck(cond, ...)                                 \
-	({                                                \
-		int rcheck_cond_ = !!(cond);              \
-		(rcheck)(rcheck_cond_, __VA_ARGS__);      \
-	})
 
 /* Reports the child's checks; @status from waitpid (the child must have exited 0). */
-static void report_remote(const char *who, int waited, int status)
+static void report_child(const char *who, int waited, int status)
 {
-	int i;
-
-	for (i = 0; i < remote->n; i++)
-		tap_ok(remote->c[i].ok, "%s: %s", who, remote->c[i].name);
+	report_remote(who);
 	tap_ok(waited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	       "%s: exited normally (status %#x)", who, status);
-	remote->n = 0;
 }
 
 static const char *errname(int e)
@@ -300,7 +264,7 @@ static void test_sysctls(void)
 		_exit(0);
 	}
 	waited = pid > 0 && waitpid(pid, &status, 0) == pid;
-	report_remote("unprivileged", waited, status);
+	report_child("unprivileged", waited, status);
 	tap_ok(sysctl_get("max_per_process", &v) == 0 && v == DEF_SOFT,
 	       "max_per_process unchanged (%lld)", v);
 }
@@ -428,7 +392,7 @@ static void test_unprivileged(void)
 		_exit(0);
 	}
 	waited = pid > 0 && waitpid(pid, &status, 0) == pid;
-	report_remote("root without CAP_SYS_RESOURCE", waited, status);
+	report_child("root without CAP_SYS_RESOURCE", waited, status);
 
 	/*
 	 * uid 65534: its own limits down, not up; not root's; but another uid
@@ -479,7 +443,7 @@ static void test_unprivileged(void)
 		_exit(0);
 	}
 	waited = pid > 0 && waitpid(pid, &status, 0) == pid;
-	report_remote("uid 65534", waited, status);
+	report_child("uid 65534", waited, status);
 	ret = raw_get_limits(devfd, target, &l);
 	tap_ok(ret == 0 && l.soft == 300 && l.hard == 400,
 	       "root sees the other process's limits 300/400 (%llu/%llu, %s)",
@@ -532,7 +496,7 @@ static void test_other_pid(void)
 	tap_ok(ret == 0 && l.soft == 77, "root: SET_LIMITS soft 77 of the child (%s)", errname(ret));
 	chan_send(c.down[1]);
 	waited = waitpid(pid, &status, 0) == pid;
-	report_remote("child", waited, status);
+	report_child("child", waited, status);
 	chan_close(&c);
 
 	/* A process that does not use sysmsg (it never touches the device). */
@@ -828,7 +792,7 @@ static void test_max_total(void)
 	reap1(devfd);
 	chan_send(c.down[1]);
 	waited = pid > 0 && waitpid(pid, &status, 0) == pid;
-	report_remote("second process", waited, status);
+	report_child("second process", waited, status);
 	chan_close(&c);
 	drain_all(devfd);
 	sysctl_set("max_total", orig);
@@ -1255,7 +1219,7 @@ static void test_lib_fallback(void)
 		_exit(0);
 	}
 	k = pid > 0 && waitpid(pid, &status, 0) == pid;
-	report_remote("lib fallback child", k, status);
+	report_child("lib fallback child", k, status);
 
 	close(p[0]);
 	close(p[1]);
@@ -1273,8 +1237,7 @@ int main(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	remote = mmap(NULL, sizeof(*remote), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		      -1, 0);
+	remote_init();
 	devfd = dev_open();
 	if (!tap_ok(devfd >= 0 && remote != MAP_FAILED, "open %s", SYSMSG_DEVICE_PATH))
 		return tap_done();

@@ -17,19 +17,6 @@
 #include "testlib.h"
 #include <sys/syscall.h>
 
-static int nr_inflight(void)
-{
-	FILE *f = fopen("/proc/sys/kernel/sysmsg/nr_inflight", "r");
-	int v = -1;
-
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* delete_module without waiting: 0 if the module was removed, else -errno. */
 static int try_unload(void)
 {
@@ -41,7 +28,8 @@ int main(void)
 	static char buf[256];
 	struct sysmsg_msg m;
 	long long t0, closed_ns;
-	int fd, master, slave, base, e, err;
+	long long base;
+	int fd, master, slave, e, err;
 
 	fd = dev_open();
 	e = try_unload();

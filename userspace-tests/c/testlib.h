@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,6 +580,71 @@ static inline long long fdinfo_ll(pid_t pid, int fd, const char *key)
 			return strtoll(p + klen + 1, NULL, 10);
 	}
 	return -1;
+}
+
+/*
+ * Checks made in a fork() child, reported by the parent as TAP lines: the
+ * child calls rcheck() (like tap_ok()), the parent report_remote() after
+ * waiting for it. remote_init() maps the shared page before forking.
+ */
+struct remote_checks {
+	int n;
+	struct {
+		int ok;
+		char name[160];
+	} c[64];
+};
+
+static struct remote_checks *remote __attribute__((unused));
+
+/* Maps `remote`, shared with children forked afterwards: 0, or -1. */
+static inline int remote_init(void)
+{
+	remote = mmap(NULL, sizeof(*remote), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		      -1, 0);
+	return remote == MAP_FAILED ? -1 : 0;
+}
+
+__attribute__((format(printf, 2, 3)))
+static inline int rcheck(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (remote->n >= (int)ARRAY_SIZE(remote->c))
+		return ok;
+	remote->c[remote->n].ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(remote->c[remote->n].name, sizeof(remote->c[0].name), fmt, ap);
+	va_end(ap);
+	remote->n++;
+	return ok;
+}
+
+/* As tap_ok: the condition first, then the message's arguments. */
+#define rcheck(cond, ...)                                 \
+	({                                                \
+		int rcheck_cond_ = !!(cond);              \
+		(rcheck)(rcheck_cond_, __VA_ARGS__);      \
+	})
+
+/* Prints the child's checks as "<who>: <check>" and forgets them. */
+static inline void report_remote(const char *who)
+{
+	int i;
+
+	for (i = 0; i < remote->n; i++)
+		tap_ok(remote->c[i].ok, "%s: %s", who, remote->c[i].name);
+	remote->n = 0;
+}
+
+/* kernel.sysmsg.nr_inflight (messages in flight, all processes), or -1. */
+static inline long long nr_inflight(void)
+{
+	long long v = -1;
+
+	if (sysctl_get("nr_inflight", &v))
+		return -1;
+	return v;
 }
 
 #endif /* SYSMSG_TESTLIB_H */
