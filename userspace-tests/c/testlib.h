@@ -484,7 +484,7 @@ static inline void sysctl_restore_signal(int sig)
 static inline int sysctl_set_saved(const char *name, long long v)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGSEGV, SIGABRT };
-	long long old;
+	long long old = 0;
 	unsigned int k;
 	int i, ret;
 
