@@ -78,6 +78,11 @@ mod ffi {
         pub(crate) fn sysmsg_module_put();
         pub(crate) fn sysmsg_current_holds(file: *mut bindings::file) -> c_int;
         pub(crate) fn sysmsg_may_open_restricted(gid: c_int) -> bool;
+        pub(crate) fn sysmsg_spin_lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong;
+        pub(crate) fn sysmsg_spin_unlock_irqrestore(
+            lock: *mut bindings::spinlock_t,
+            flags: c_ulong,
+        );
     }
 }
 

@@ -18,6 +18,7 @@
 
 use crate::{
     glue::MmRef,
+    priority::ReadyLinks,
     queue::{Link, Linked},
     session::Session,
 };
@@ -61,8 +62,8 @@ pub(crate) mod state {
     pub(crate) const DONE: u32 = 8;
 }
 
-/// The execution state a message needs only while it executes: the hrtimer of a sleep or the work
-/// item and wait entries of a file operation, overlapped.
+/// The execution state a message needs only while it executes: the hrtimer of a sleep or the
+/// ready-queue links and wait entries of a file operation, overlapped.
 #[repr(C)]
 pub(crate) union Exec {
     /// `NANOSLEEP`.
@@ -74,8 +75,9 @@ pub(crate) union Exec {
 /// The execution state of a file operation.
 #[repr(C)]
 pub(crate) struct FileExec {
-    /// Runs the operation on a worker.
-    pub(crate) work: Opaque<bindings::work_struct>,
+    /// Its place in its process's queue of messages ready for a worker (`dispatch`), protected
+    /// by the dispatcher's lock.
+    pub(crate) ready: UnsafeCell<ReadyLinks>,
     /// Waits for the file to become ready (a file may register two wait queues).
     pub(crate) waits: Opaque<[bindings::wait_queue_entry; 2]>,
 }
@@ -105,6 +107,8 @@ pub(crate) struct FileArgs {
     pub(crate) has_offset: bool,
     /// The offset of `PREAD`/`PWRITE`.
     pub(crate) offset: i64,
+    /// Its priority level while it waits for a worker (`priority::level`).
+    pub(crate) level: u8,
     /// The user buffer of a read.
     pub(crate) user: u64,
     /// The length to read or write (at most `SYSMSG_MAX_IO_LEN`).
@@ -177,13 +181,8 @@ unsafe impl Send for Message {}
 unsafe impl Sync for Message {}
 
 // The seeds' figure: 100,000 messages in flight in about 25 MB.
-/// The size of a `work_struct` without the lockdep map that debug kernels add to it.
-const WORK_STRUCT_BASE: usize = 32;
-
-/// The memory budget of one message: the seeds' 256 bytes, not counting what `CONFIG_LOCKDEP`
-/// adds to the work item (debug kernels only).
-pub(crate) const MESSAGE_BUDGET: usize =
-    256 + core::mem::size_of::<bindings::work_struct>() - WORK_STRUCT_BASE;
+/// The memory budget of one message: the seeds' 256 bytes.
+pub(crate) const MESSAGE_BUDGET: usize = 256;
 
 // The seeds' figure: 100,000 messages in flight in about 25 MB.
 const _: () = assert!(core::mem::size_of::<Message>() <= MESSAGE_BUDGET);
@@ -358,15 +357,15 @@ impl Message {
         unsafe { timer.byte_sub(core::mem::offset_of!(Message, exec)).cast() }
     }
 
-    /// Finds the message around its work item.
+    /// Finds the message around its ready-queue links.
     ///
     /// # Safety
     ///
-    /// `work` must be the `exec.file.work` of a live message.
-    pub(crate) unsafe fn from_work(work: *mut bindings::work_struct) -> *mut Message {
-        let off = core::mem::offset_of!(Message, exec) + core::mem::offset_of!(FileExec, work);
+    /// `ready` must be the `exec.file.ready` of a live message.
+    pub(crate) unsafe fn from_ready(ready: *mut ReadyLinks) -> *mut Message {
+        let off = core::mem::offset_of!(Message, exec) + core::mem::offset_of!(FileExec, ready);
         // SAFETY: per the safety requirements.
-        unsafe { work.byte_sub(off).cast() }
+        unsafe { ready.byte_sub(off).cast() }
     }
 
     /// Finds the message around its wait entry number `idx` (0 or 1).

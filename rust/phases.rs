@@ -48,6 +48,9 @@ pub(crate) fn validate(m: &sysmsg_msg) -> Result<Op> {
     if m.flags != 0 || m.reserved0 != 0 || m.reserved1 != 0 || m.reserved != [0; 2] {
         return Err(EINVAL);
     }
+    if !(uapi::SYSMSG_PRIO_MIN..=uapi::SYSMSG_PRIO_MAX as i32).contains(&i32::from(m.prio)) {
+        return Err(EINVAL);
+    }
     let op = match u32::from(m.opcode) {
         uapi::SYSMSG_OP_NOP => Op::Nop,
         uapi::SYSMSG_OP_NANOSLEEP => Op::Nanosleep,

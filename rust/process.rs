@@ -9,10 +9,14 @@
 //! the entry goes away with its last user.
 
 use crate::{
+    dispatch::ProcReady,
     hysteresis::{Budget, Flow, Wake},
     limits::{low_water_mark, Change, Limits, LOW_WATER, MAX_TOTAL, NR_INFLIGHT},
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicU64, Ordering},
+};
 use kernel::{
     bindings, new_mutex,
     prelude::*,
@@ -40,6 +44,8 @@ pub(crate) fn current_tgid() -> Pid {
 
 /// The state of one thread group using sysmsg.
 pub(crate) struct Process {
+    /// Its messages ready for a worker (protected by the dispatcher's lock).
+    ready: UnsafeCell<ProcReady>,
     /// The thread group id, in the initial pid namespace.
     tgid: Pid,
     /// Its own limits, `soft | hard << 32` (so that both change at once).
@@ -47,6 +53,11 @@ pub(crate) struct Process {
     /// Its messages in flight, its throttle, its counters.
     flow: Flow,
 }
+
+// SAFETY: `ready` is only touched under the dispatcher's lock; the rest is atomics.
+unsafe impl Sync for Process {}
+// SAFETY: as above; the raw pointers in `ready` belong to the dispatcher's lists.
+unsafe impl Send for Process {}
 
 /// Packs limits into one word.
 fn pack(l: Limits) -> u64 {
@@ -65,10 +76,16 @@ impl Process {
     /// A process starting with the default limits.
     fn new(tgid: Pid) -> Self {
         Self {
+            ready: UnsafeCell::new(ProcReady::new()),
             tgid,
             own: AtomicU64::new(pack(Limits::defaults())),
             flow: Flow::default(),
         }
+    }
+
+    /// Its queue of messages ready for a worker, for the dispatcher (whose lock protects it).
+    pub(crate) fn ready(&self) -> *mut ProcReady {
+        self.ready.get()
     }
 
     /// The thread group id, in the initial pid namespace.

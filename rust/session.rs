@@ -23,6 +23,7 @@
 
 use crate::{
     context::Context,
+    dispatch::Dispatcher,
     glue::{self, MmSlot, ModuleRef},
     hysteresis::Wake,
     message::{Message, MsgPtr, ECANCELED},
@@ -31,7 +32,6 @@ use crate::{
     queue::ReplyQueue,
     uapi::{sysmsg_msg, sysmsg_reply},
     wait::{PollTable, WaitHead, POLLIN, POLLOUT},
-    workqueue::OwnedQueue,
 };
 use core::{
     ptr,
@@ -134,9 +134,9 @@ impl Session {
         self.tgid
     }
 
-    /// The workqueue messages execute on.
-    pub(crate) fn workers(&self) -> &OwnedQueue {
-        &self.ctx.workers
+    /// The workers messages execute on.
+    pub(crate) fn dispatcher(&self) -> &Dispatcher {
+        &self.ctx.dispatcher
     }
 
     /// Whether the session is being torn down: new waits must not start.
@@ -250,7 +250,6 @@ impl Session {
         count: usize,
         wait: bool,
     ) -> (usize, Option<Error>) {
-        self.ctx.apply_max_workers();
         for i in 0..count {
             if self.is_dead() {
                 return (i, Some(EBADF));

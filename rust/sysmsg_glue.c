@@ -381,3 +381,17 @@ bool sysmsg_may_open_restricted(int gid)
 	}
 	return capable(CAP_SYS_ADMIN);
 }
+
+/* spin_lock_irqsave()/spin_unlock_irqrestore(), macros in C (rust/irqlock.rs). */
+unsigned long sysmsg_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+void sysmsg_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}

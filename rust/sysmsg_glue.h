@@ -39,5 +39,7 @@ void sysmsg_module_get(void);
 void sysmsg_module_put(void);
 int sysmsg_current_holds(struct file *file);
 bool sysmsg_may_open_restricted(int gid);
+unsigned long sysmsg_spin_lock_irqsave(spinlock_t *lock);
+void sysmsg_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 
 #endif /* SYSMSG_GLUE_H */

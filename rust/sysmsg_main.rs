@@ -10,14 +10,17 @@ use kernel::prelude::*;
 
 mod access;
 mod context;
+mod dispatch;
 mod file;
 mod glue;
 mod hysteresis;
+mod irqlock;
 mod limits;
 mod message;
 mod miscdev;
 mod ops;
 mod phases;
+mod priority;
 mod process;
 mod queue;
 mod session;
@@ -56,11 +59,16 @@ const fn entry(name: &'static CStr, value: &'static SysctlInt, access: Access) -
 }
 
 /// The entries of `/proc/sys/kernel/sysmsg/`.
-const SYSCTLS: [SysctlEntry; 12] = [
+const SYSCTLS: [SysctlEntry; 13] = [
     entry(c"version", &VERSION, Access::ReadOnly),
     entry(c"enabled", &access::ENABLED, Access::ReadWrite),
     entry(c"group", &access::GROUP, Access::ReadWrite),
     entry(c"max_workers", &context::MAX_WORKERS, Access::ReadWrite),
+    entry(
+        c"prio_aging_ms",
+        &priority::PRIO_AGING_MS,
+        Access::ReadWrite,
+    ),
     entry(
         c"max_per_process",
         &limits::MAX_PER_PROCESS,

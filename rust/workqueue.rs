@@ -51,13 +51,6 @@ impl OwnedQueue {
 }
 
 impl OwnedQueue {
-    /// Changes how many work items may run at once (1 ..= `WQ_MAX_ACTIVE`, clamped). May sleep.
-    pub(crate) fn set_max_active(&self, max_active: u32) {
-        let n = max_active.clamp(1, bindings::wq_consts_WQ_MAX_ACTIVE);
-        // SAFETY: `ptr` is a live workqueue (type invariant); this is process context.
-        unsafe { bindings::workqueue_set_max_active(self.ptr.as_ptr(), n as i32) };
-    }
-
     /// Queues a raw work item; `false` if it was already queued. Callable from any context.
     ///
     /// # Safety

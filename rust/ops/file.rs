@@ -23,6 +23,7 @@ use crate::{
     glue::{self, need, MmRef},
     message::{state, Args, FileArgs, FileKind, Message, MsgPtr, ECANCELED},
     phases::Cancel,
+    priority::{self, ReadyLinks},
     uapi,
     wait::{POLLIN, POLLOUT},
 };
@@ -81,6 +82,7 @@ pub(crate) fn copyin(m: &uapi::sysmsg_msg, kind: FileKind, offset: bool) -> Resu
         nonblock: caps.nonblock,
         has_offset: offset,
         offset: m.offset,
+        level: priority::level(m.prio),
         user: m.addr,
         // Validated: at most `SYSMSG_MAX_IO_LEN` for a write, clamped to it for a read.
         len: len as u32,
@@ -104,7 +106,7 @@ pub(crate) fn start(msg: MsgPtr) {
     // were removed or ran).
     unsafe {
         let exec = &msg.exec.file;
-        glue::sysmsg_init_work(exec.work.get(), Some(work_fn));
+        exec.ready.get().write(ReadyLinks::new());
         glue::sysmsg_wait_entry_init(exec.waits.get().cast(), Some(wake0), Some(wake1));
     }
     if args(&msg).pollable {
@@ -115,16 +117,21 @@ pub(crate) fn start(msg: MsgPtr) {
     }
 }
 
-/// Queues the message's work item; the worker becomes its owner.
+/// Queues the message for a worker (see `dispatch`); the runner that takes it becomes its owner.
 fn queue(msg: MsgPtr) {
-    // Once queued, the message may complete and be freed at once: keep the session.
+    // Once queued, the message may run and be freed at once: keep the session.
     let session = msg.session_ref();
-    // SAFETY: `exec.file` is live (a file message) and the work item was initialised in `start`.
-    let work = unsafe { msg.exec.file.work.get() };
+    // SAFETY: `exec.file` is live (a file message); its links were initialised in `start`.
+    let ready = unsafe { msg.exec.file.ready.get() };
+    let level = args(&msg).level;
     let _ = msg.into_raw();
-    // SAFETY: the work item was initialised in `start`; the message stays allocated until the
-    // worker, its owner now, publishes it.
-    unsafe { session.workers().queue_raw(work) };
+    // SAFETY: the process lives as long as the message's session; the links stay valid until a
+    // runner takes the message or a cancellation removes it.
+    unsafe {
+        session
+            .dispatcher()
+            .queue(session.process().ready(), ready, level)
+    };
 }
 
 /// Executes the operation once; `nowait` makes it fail with `EAGAIN` instead of blocking.
@@ -228,15 +235,15 @@ fn poll_run(mut msg: MsgPtr) {
     msg.publish(EAGAIN.to_errno().into());
 }
 
-/// The worker: runs a queued operation, or retries a woken pollable one.
+/// A runner took a ready message: runs a queued operation, or retries a woken pollable one.
 ///
 /// # Safety
 ///
-/// Called by the workqueue for a work item queued by [`queue`].
-unsafe extern "C" fn work_fn(work: *mut bindings::work_struct) {
-    // SAFETY: the work item is the `exec.file.work` of a message the queueing party owned and
-    // handed to us.
-    let msg = unsafe { MsgPtr::from_raw(Message::from_work(work)) };
+/// `ready` is the `exec.file.ready` of a message queued by [`queue`] and just taken off its
+/// queue by a runner, which becomes its owner.
+pub(crate) unsafe fn run_ready(ready: *mut ReadyLinks) {
+    // SAFETY: per the safety requirements.
+    let msg = unsafe { MsgPtr::from_raw(Message::from_ready(ready)) };
     if args(&msg).pollable {
         // `FIRED`: the wake callback took it and its entries may still be queued.
         // SAFETY: `exec.file` is live.
@@ -349,14 +356,31 @@ pub(crate) fn cancel(m: &Message) -> Cancel {
         // SAFETY: the exchange made us the owner.
         return Cancel::Taken(unsafe { MsgPtr::from_raw(m.as_raw()) });
     }
-    match m.state.compare_exchange(
-        state::QUEUED,
-        state::CANCELLED,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => Cancel::Marked,
-        Err(_) => Cancel::Busy,
+    if m.state
+        .compare_exchange(
+            state::QUEUED,
+            state::CANCELLED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return Cancel::Busy;
+    }
+    // SAFETY: the message holds a reference on its session, whose process holds the queue;
+    // `exec.file.ready` is live and, if queued, queued for that process.
+    let removed = unsafe {
+        let session = &*m.session();
+        session
+            .dispatcher()
+            .remove(session.process().ready(), m.exec.file.ready.get())
+    };
+    if removed {
+        // SAFETY: off the queue before a runner took it: ours.
+        Cancel::Taken(unsafe { MsgPtr::from_raw(m.as_raw()) })
+    } else {
+        // A runner took it and will find it cancelled.
+        Cancel::Marked
     }
 }
 

@@ -545,7 +545,7 @@ static void gen_msg(struct fz *t, struct sysmsg_msg *m)
 	if (chance(t, 2)) {
 		switch (rnd(t, 4)) {
 		case 0:
-			m->reserved0 = (__u16)(1 + rnd(t, 65535));
+			m->reserved0 = (__u8)(1 + rnd(t, 255));
 			break;
 		case 1:
 			m->reserved1 = (__u32)(1 + rnd(t, UINT_MAX));

@@ -60,6 +60,10 @@ enum sysmsg_op {
 /* NANOSLEEP's op_flags: the timespec is an absolute CLOCK_MONOTONIC time. */
 #define SYSMSG_SLEEP_ABSTIME (1U << 0)
 
+/* The range of sysmsg_msg.prio; 0 is the default. */
+#define SYSMSG_PRIO_MIN (-3)
+#define SYSMSG_PRIO_MAX 3
+
 /*
  * The most data one READ/WRITE/PREAD/PWRITE moves. A longer read is clamped
  * to it (a short count, as read(2) may return); a longer write is refused
@@ -71,6 +75,10 @@ enum sysmsg_op {
  * struct sysmsg_msg - one system-call message (64 bytes).
  * @opcode:    enum sysmsg_op.
  * @flags:     zero (no message flags yet).
+ * @prio:      the static priority, SYSMSG_PRIO_MIN (-3, lowest) ..
+ *             SYSMSG_PRIO_MAX (3, highest); 0 is the default. It orders the
+ *             messages of a process that wait for a kernel worker (aging
+ *             lifts the ones that wait long: kernel.sysmsg.prio_aging_ms).
  * @reserved0: zero.
  * @fd:        the file of READ..FDATASYNC; zero for NOP and NANOSLEEP.
  * @tag:       any value; returned in the reply.
@@ -86,7 +94,8 @@ enum sysmsg_op {
 struct sysmsg_msg {
 	__u8 opcode;
 	__u8 flags;
-	__u16 reserved0;
+	__s8 prio;
+	__u8 reserved0;
 	__s32 fd;
 	__u64 tag;
 	__u64 addr;
@@ -117,8 +126,10 @@ struct sysmsg_reply {
 #define SYSMSG_FEATURE_POLL_ARM (1ULL << 0) /* pollable files wait, not workers */
 #define SYSMSG_FEATURE_LIMITS (1ULL << 1)   /* limits, hysteresis, SUBMIT_WAIT */
 #define SYSMSG_FEATURE_CANCEL (1ULL << 2)   /* SYSMSG_IOC_CANCEL */
-#define SYSMSG_FEATURES_ALL \
-	(SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS | SYSMSG_FEATURE_CANCEL)
+#define SYSMSG_FEATURE_PRIO (1ULL << 3)     /* sysmsg_msg.prio, fair workers */
+#define SYSMSG_FEATURES_ALL                                                \
+	(SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS | SYSMSG_FEATURE_CANCEL | \
+	 SYSMSG_FEATURE_PRIO)
 
 /*
  * struct sysmsg_info - what SYSMSG_IOC_GET_INFO reports.

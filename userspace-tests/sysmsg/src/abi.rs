@@ -109,7 +109,7 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_CANCEL_ALL, sys::SYSMSG_CANCEL_ALL),
     ];
     rows.extend(layout!(sysmsg_msg;
-        opcode, flags, reserved0, fd, tag, addr, len, offset, op_flags, reserved1, reserved));
+        opcode, flags, prio, reserved0, fd, tag, addr, len, offset, op_flags, reserved1, reserved));
     rows.extend(layout!(sysmsg_reply; tag, result, opcode, reserved0, reserved1, reserved2));
     rows.extend(layout!(sysmsg_info;
         abi_version, info_size, features, ops, msg_size, reply_size, max_io_len, queue_limit,

@@ -271,6 +271,7 @@ pub struct Entry {
     pub(crate) tag: u64,
     pub(crate) offset: i64,
     pub(crate) op_flags: u32,
+    pub(crate) prio: i8,
     pub(crate) payload: Payload,
 }
 
@@ -282,8 +283,18 @@ impl Entry {
             tag: 0,
             offset: 0,
             op_flags: 0,
+            prio: 0,
             payload,
         }
+    }
+
+    /// Sets the static priority, `sys::SYSMSG_PRIO_MIN` (-3, lowest) ..= `sys::SYSMSG_PRIO_MAX`
+    /// (3, highest); 0 by default. It orders this process's messages that wait for a kernel
+    /// worker; a value outside the range makes the kernel refuse the message with `EINVAL`.
+    #[must_use]
+    pub fn prio(mut self, prio: i8) -> Self {
+        self.prio = prio;
+        self
     }
 
     /// Sets the tag returned in this message's reply (0 by default; any value is fine).
@@ -321,6 +332,7 @@ impl Entry {
             len,
             offset: self.offset,
             op_flags: self.op_flags,
+            prio: self.prio,
             ..Default::default()
         }
     }
@@ -560,6 +572,17 @@ mod tests {
         assert_eq!(m.reserved0, 0);
         assert_eq!(m.reserved1, 0);
         assert_eq!(m.reserved, [0, 0]);
+    }
+
+    /// The priority reaches the kernel's field; 0 by default; the header's range.
+    #[test]
+    fn priority() {
+        assert_eq!(raw(&Nop::new().build()).prio, 0);
+        let m = raw(&Pread::new(3, 16, 0).build().prio(-3));
+        assert_eq!(m.prio, -3);
+        assert_eq!(sys::SYSMSG_PRIO_MIN, -3);
+        assert_eq!(sys::SYSMSG_PRIO_MAX, 3);
+        assert_reserved_zero(&m);
     }
 
     #[test]
