@@ -336,7 +336,7 @@ mod tests {
         // SAFETY: no preconditions.
         let t0 = unsafe { kernel::bindings::ktime_get() };
         for i in 0..PICKS {
-            let now = (N as u64 + i) * 1000;
+            let now = (u64::from(N) + i) * 1000;
             let node = q.pop_best(now, aging).ok_or(EINVAL)?;
             // SAFETY: just taken off the queue; still valid.
             let level = unsafe { (*node).level };

@@ -100,6 +100,13 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_FEATURE_POLL_ARM, sys::SYSMSG_FEATURE_POLL_ARM),
         value!(SYSMSG_FEATURE_LIMITS, sys::SYSMSG_FEATURE_LIMITS),
         value!(SYSMSG_FEATURE_CANCEL, sys::SYSMSG_FEATURE_CANCEL),
+        value!(SYSMSG_FEATURE_PRIO, sys::SYSMSG_FEATURE_PRIO),
+        // Negative: the C side stores it converted to unsigned long long, i.e. sign-extended.
+        (
+            "SYSMSG_PRIO_MIN".to_string(),
+            i64::from(sys::SYSMSG_PRIO_MIN) as u64,
+        ),
+        value!(SYSMSG_PRIO_MAX, sys::SYSMSG_PRIO_MAX),
         value!(SYSMSG_FEATURES_ALL, sys::SYSMSG_FEATURES_ALL),
         value!(SYSMSG_REAP_NOWAIT, sys::SYSMSG_REAP_NOWAIT),
         value!(SYSMSG_SUBMIT_WAIT, sys::SYSMSG_SUBMIT_WAIT),
