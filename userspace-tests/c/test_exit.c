@@ -970,21 +970,6 @@ static int become(uid_t uid, gid_t gid, size_t ngroups, const gid_t *groups)
 		       : 0;
 }
 
-/* Removes one capability from this thread's effective, permitted and inheritable sets. */
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-
-	memset(d, 0, sizeof(d));
-	if (syscall(SYS_capget, &h, d))
-		return -1;
-	d[cap / 32].effective &= ~(1U << (cap % 32));
-	d[cap / 32].permitted &= ~(1U << (cap % 32));
-	d[cap / 32].inheritable &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &h, d) ? -1 : 0;
-}
-
 #define OPEN_SETUP_FAILED 250
 #define OPEN_NOP_FAILED 251
 #define OPEN_TIMEOUT 252

@@ -89,21 +89,6 @@ static int become_nobody(void)
 		       : 0;
 }
 
-/* Removes one capability from this thread's effective and permitted sets. */
-static int drop_cap(int cap)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-
-	memset(d, 0, sizeof(d));
-	if (syscall(SYS_capget, &h, d))
-		return -1;
-	d[cap / 32].effective &= ~(1U << (cap % 32));
-	d[cap / 32].permitted &= ~(1U << (cap % 32));
-	d[cap / 32].inheritable &= ~(1U << (cap % 32));
-	return syscall(SYS_capset, &h, d) ? -1 : 0;
-}
-
 /* One SUBMIT of @n NOPs tagged @tag0..: the number accepted or -errno. */
 static int nops(int fd, int n, __u64 tag0)
 {

@@ -23,8 +23,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include "libsysmsg.h"
 #include "tap.h"
@@ -645,6 +648,21 @@ static inline long long nr_inflight(void)
 	if (sysctl_get("nr_inflight", &v))
 		return -1;
 	return v;
+}
+
+/* Removes one capability from this thread's effective, permitted and inheritable sets. */
+static inline int drop_cap(int cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	d[cap / 32].effective &= ~(1U << (cap % 32));
+	d[cap / 32].permitted &= ~(1U << (cap % 32));
+	d[cap / 32].inheritable &= ~(1U << (cap % 32));
+	return syscall(SYS_capset, &h, d) ? -1 : 0;
 }
 
 #endif /* SYSMSG_TESTLIB_H */
