@@ -4,6 +4,8 @@
 #   make / make module   build sysmsg.ko against the cached debug kernel, or KDIR=<kernel build dir>
 #   make test            set everything up, then run every test layer in a VM
 #   make stress          the same set-up, then the long kill storm and fuzzer in a VM (build/results/stress)
+#   make bench           the perf kernel, then every benchmark in one VM: tables, JSON and plots in
+#                        bench-results/ (SYSMSG_BENCH_ARGS=--quick; SYSMSG_BENCH_DOCS=1 rewrites docs/benchmarks.md)
 #   make demo            set everything up, then show the module at work in a VM
 #   make rust-analyzer   write rust-project.json for the module sources
 #   make CLIPPY=1        build the module with clippy
@@ -13,7 +15,7 @@ SHELL := /bin/bash
 # Anything `make` is run from must not change how the kernel's build sees the module.
 unexport O
 
-.PHONY: all module test stress demo rust-analyzer clean setup kernel
+.PHONY: all module test stress bench demo rust-analyzer clean setup kernel
 
 all: module
 
@@ -28,6 +30,9 @@ test:
 
 stress:
 	@scripts/stress.sh
+
+bench:
+	@scripts/bench.sh
 
 demo:
 	@scripts/demo.sh

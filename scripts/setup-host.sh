@@ -2,6 +2,11 @@
 # Installs the host toolchain sysmsg needs: Debian packages for the kernel
 # build, QEMU, the Rust source and bindgen. Idempotent: it only installs what
 # is missing, so a warm machine passes through in a second.
+#
+#   scripts/setup-host.sh [bench]
+#
+# `bench` adds what `make bench` needs on the host to render its results:
+# gnuplot (the plots) and python3 (scripts/bench-report.py).
 . "$(dirname "$0")/lib.sh"
 
 PACKAGES=(
@@ -9,6 +14,12 @@ PACKAGES=(
 	flex bison bc libelf-dev libssl-dev cpio kmod xz-utils make gcc
 	qemu-system-x86 busybox-static
 )
+for extra in "$@"; do
+	case "$extra" in
+	bench) PACKAGES+=(gnuplot-nox python3) ;;
+	*) die "setup-host.sh: unknown extra '$extra' (known: bench)" ;;
+	esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

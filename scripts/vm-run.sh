@@ -8,8 +8,8 @@
 # `<guest script> /tmp/results [args...]`; the script's output goes to
 # guest.log and its exit status to guest.rc there. The serial console goes to
 # console.log. KVM is used when a quick probe shows it works, TCG otherwise
-# (SYSMSG_ACCEL=kvm|tcg overrides). SYSMSG_VM_TIMEOUT (seconds, default 2400)
-# bounds the whole run.
+# (SYSMSG_ACCEL=kvm|tcg overrides; the choice is written to accel there).
+# SYSMSG_VM_TIMEOUT (seconds, default 2400) bounds the whole run.
 . "$(dirname "$0")/lib.sh"
 
 kdir=$1 results=$2 script=$3
@@ -45,6 +45,7 @@ else
 	cpu=max
 fi
 log "booting $(basename "$kdir") under $accel; console: $results/console.log"
+echo "$accel" >"$results/accel"
 
 # Arguments reach the guest script through a file: the kernel command line is
 # short and has no quoting.
