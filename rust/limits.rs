@@ -54,6 +54,7 @@ pub(crate) struct Change {
 
 impl Limits {
     /// The defaults from the sysctls, as they are now.
+    #[inline]
     pub(crate) fn defaults() -> Self {
         Self {
             soft: MAX_PER_PROCESS.get() as u32,
@@ -63,6 +64,7 @@ impl Limits {
 
     /// The limits in force for a process whose own limits are `self`: its own if processes may
     /// set their own, else the defaults; the soft limit never exceeds the hard one.
+    #[inline]
     pub(crate) fn effective(self) -> Self {
         let l = if PER_PROCESS_LIMITS.get() != 0 {
             self
@@ -99,6 +101,7 @@ impl Limits {
 }
 
 /// The low-water mark of a limit: `floor(limit × percent / 100)`.
+#[inline]
 pub(crate) fn low_water_mark(limit: u32, percent: u32) -> u32 {
     (u64::from(limit) * u64::from(percent.min(100)) / 100) as u32
 }

@@ -94,6 +94,7 @@ impl Process {
     }
 
     /// The limits in force (see [`Limits::effective`]).
+    #[inline]
     pub(crate) fn limits(&self) -> Limits {
         unpack(self.own.load(Ordering::Relaxed)).effective()
     }
@@ -114,6 +115,7 @@ impl Process {
     }
 
     /// What the process may have in flight now.
+    #[inline]
     fn budget(&self) -> Budget {
         let limit = self.limits().soft;
         Budget {

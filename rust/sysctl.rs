@@ -38,6 +38,7 @@ impl SysctlInt {
     }
 
     /// The current value.
+    #[inline]
     pub(crate) fn get(&self) -> i32 {
         self.value.load(Relaxed)
     }
@@ -49,6 +50,7 @@ impl SysctlInt {
     }
 
     /// Adds `delta` (a counter the module keeps, like `nr_inflight`); returns the old value.
+    #[inline]
     pub(crate) fn fetch_add(&self, delta: i32) -> i32 {
         self.value.fetch_add(delta, kernel::sync::atomic::Full)
     }
