@@ -74,8 +74,7 @@ kunit="$kunit_pass passed, $kunit_fail failed"
 bench_rc=$(value bench.rc '?')
 rmmod_rc=$(value rmmod.rc '?')
 # The same patterns as collect.sh's kernel-log check (keep them in step).
-splat='BUG:|WARNING:|Oops|general protection|Kernel panic|kernel BUG|UBSAN:|INFO: task .* blocked|detected stalls?|possible (recursive|circular|irq)|inconsistent lock state|DEBUG_LOCKS_WARN|ODEBUG:|suspected memory leaks'
-splats=$(grep -cE "$splat" "$results/dmesg.txt" 2>/dev/null || true)
+splats=$(grep -cE "$SYSMSG_SPLAT" "$results/dmesg.txt" 2>/dev/null || true)
 commit=$(git -C "$SYSMSG_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ "$commit" != unknown ] &&
 	[ -n "$(GIT_OPTIONAL_LOCKS=0 git -C "$SYSMSG_TOP" status --porcelain --untracked-files=no 2>/dev/null)" ]; then

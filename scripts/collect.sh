@@ -79,8 +79,7 @@ else
 	done
 
 	# The kernel log: no splat of any kind.
-	splat='BUG:|WARNING:|Oops|general protection|Kernel panic|kernel BUG|UBSAN:|INFO: task .* blocked|detected stalls?|possible (recursive|circular|irq)|inconsistent lock state|DEBUG_LOCKS_WARN|ODEBUG:|suspected memory leaks'
-	if grep -E "$splat" "$r/dmesg.txt" >"$r/splats.txt"; then
+	if grep -E "$SYSMSG_SPLAT" "$r/dmesg.txt" >"$r/splats.txt"; then
 		sed 's/^/    /' "$r/splats.txt" | head -n 20 >&3
 		check "kernel log: no BUG/WARNING/KASAN/lockdep" 1
 	else

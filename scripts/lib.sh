@@ -11,6 +11,11 @@ SYSMSG_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SYSMSG_CACHE=${SYSMSG_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sysmsg}
 export SYSMSG_TOP SYSMSG_CACHE
 
+# Kernel log lines that are a splat of some kind (KASAN and lockdep reports start with BUG: or
+# WARNING:, or name the lock problem): collect.sh fails a run on any, stress.sh and bench.sh
+# count them.
+SYSMSG_SPLAT='BUG:|WARNING:|Oops|general protection|Kernel panic|kernel BUG|UBSAN:|INFO: task .* blocked|detected stalls?|possible (recursive|circular|irq)|inconsistent lock state|DEBUG_LOCKS_WARN|ODEBUG:|suspected memory leaks'
+
 # The LLVM toolchain the kernel's Rust support is built with (libclang >= 17).
 LLVM_SUFFIX=-19
 export LLVM=$LLVM_SUFFIX

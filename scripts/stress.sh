@@ -42,8 +42,8 @@ done
 per_prog=${SYSMSG_STRESS_TIMEOUT:-3600}
 export SYSMSG_VM_TIMEOUT=${SYSMSG_VM_TIMEOUT:-$((2 * per_prog + 900))}
 log "running the stress programs in the VM (each at most $per_prog s; the VM at most $SYSMSG_VM_TIMEOUT s)"
-"$SYSMSG_TOP/scripts/vm-run.sh" "$KDIR" "$results" "$SYSMSG_TOP/scripts/guest-stress.sh" \
-	"$SYSMSG_TOP/sysmsg.ko" "$per_prog" \
+"$SYSMSG_TOP/scripts/vm-run.sh" "$KDIR" "$results" "$SYSMSG_TOP/scripts/guest-test.sh" \
+	"$SYSMSG_TOP/sysmsg.ko" --timeout "$per_prog" --save-log \
 	"$killstorm ${SYSMSG_KILLSTORM_ARGS---long}" "$fuzz ${SYSMSG_FUZZ_ARGS---long}" || true
 log "done in $(($(date +%s) - start)) s; results in $results"
 
@@ -88,8 +88,7 @@ if program c-test_fuzz fuzz; then
 fi
 if [ -f "$results/dmesg.txt" ]; then
 	# The same patterns as collect.sh's kernel-log check (keep them in step).
-	splat='BUG:|WARNING:|Oops|general protection|Kernel panic|kernel BUG|UBSAN:|INFO: task .* blocked|detected stalls?|possible (recursive|circular|irq)|inconsistent lock state|DEBUG_LOCKS_WARN|ODEBUG:|suspected memory leaks'
-	n=$(grep -cE "$splat" "$results/dmesg.txt" || true)
+	n=$(grep -cE "$SYSMSG_SPLAT" "$results/dmesg.txt" || true)
 	printf '  %-12s %s splat lines (KASAN, lockdep, WARNING, BUG, Oops, ...)\n' "kernel log:" "${n:-0}"
 else
 	printf '  %-12s none (the VM did not come back)\n' "kernel log:"
