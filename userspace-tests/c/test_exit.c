@@ -289,22 +289,6 @@ static void chan_close(struct chan *c)
 	close_fd(&c->up[1]);
 }
 
-static int chan_send(int fd)
-{
-	return write(fd, "x", 1) == 1;
-}
-
-/* Waits up to 30 s for one byte: 1 if it came (0 on EOF: the other end is gone). */
-static int chan_wait(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&pfd, 1, 30000) != 1)
-		return 0;
-	return read(fd, &c, 1) == 1;
-}
-
 /* ---- one case: the parent's side ---- */
 
 struct scen {

@@ -64,22 +64,6 @@ static void chan_close(struct chan *c)
 	close(c->up[1]);
 }
 
-/* Sends one byte; waits up to 30 s for one. Both return 1 on success. */
-static int chan_send(int fd)
-{
-	return write(fd, "x", 1) == 1;
-}
-
-static int chan_wait(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char c;
-
-	if (poll(&pfd, 1, 30000) != 1)
-		return 0;
-	return read(fd, &c, 1) == 1;
-}
-
 /* Drops to uid/gid 65534 with no supplementary groups (and so no capabilities). */
 static int become_nobody(void)
 {

@@ -665,4 +665,22 @@ static inline int drop_cap(int cap)
 	return syscall(SYS_capset, &h, d) ? -1 : 0;
 }
 
+/* A one-byte handshake between a parent and a child over a pipe: chan_send() sends a byte,
+ * chan_wait() waits up to 30 s for one. Both return 1 on success (chan_wait 0 on EOF: the other
+ * end is gone). */
+static inline int chan_send(int fd)
+{
+	return write(fd, "x", 1) == 1;
+}
+
+static inline int chan_wait(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char c;
+
+	if (poll(&pfd, 1, 30000) != 1)
+		return 0;
+	return read(fd, &c, 1) == 1;
+}
+
 #endif /* SYSMSG_TESTLIB_H */
