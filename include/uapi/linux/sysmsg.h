@@ -127,9 +127,10 @@ struct sysmsg_reply {
 #define SYSMSG_FEATURE_LIMITS (1ULL << 1)   /* limits, hysteresis, SUBMIT_WAIT */
 #define SYSMSG_FEATURE_CANCEL (1ULL << 2)   /* SYSMSG_IOC_CANCEL */
 #define SYSMSG_FEATURE_PRIO (1ULL << 3)     /* sysmsg_msg.prio, fair workers */
+#define SYSMSG_FEATURE_SUBMIT_REAP (1ULL << 4) /* SYSMSG_SUBMIT_REAP(_WAIT) */
 #define SYSMSG_FEATURES_ALL                                                \
 	(SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS | SYSMSG_FEATURE_CANCEL | \
-	 SYSMSG_FEATURE_PRIO)
+	 SYSMSG_FEATURE_PRIO | SYSMSG_FEATURE_SUBMIT_REAP)
 
 /*
  * struct sysmsg_info - what SYSMSG_IOC_GET_INFO reports.
@@ -163,19 +164,35 @@ struct sysmsg_info {
  * (interruptibly) until it may submit again instead of refusing with EAGAIN.
  * Opt-in, because a process that waits for room while the replies that would
  * make room are only reaped by itself deadlocks (see README, "Limits").
+ * SYSMSG_SUBMIT_REAP: after submitting, reap up to @reap_max ready replies
+ * into @replies in the same call, never waiting: one system call per batch,
+ * as io_uring_enter(2) submits and reaps.
+ * SYSMSG_SUBMIT_REAP_WAIT: the same, but wait (interruptibly) for at least one
+ * reply when none is ready, unless the submit part refused a message.
  */
 #define SYSMSG_SUBMIT_WAIT (1U << 0)
+#define SYSMSG_SUBMIT_REAP (1U << 1)
+#define SYSMSG_SUBMIT_REAP_WAIT (1U << 2)
 
 /*
  * struct sysmsg_submit - a batch for SYSMSG_IOC_SUBMIT.
  * @msgs:     struct sysmsg_msg array (in).
- * @count:    how many (in).
- * @flags:    SYSMSG_SUBMIT_WAIT or 0 (in).
+ * @count:    how many (in; 0 is allowed: only reap).
+ * @flags:    SYSMSG_SUBMIT_* (in).
  * @accepted: how many were accepted, from the first on (out).
  * @error:    0 if all were accepted, else the positive errno that refused
  *            message number @accepted (out).
- * @reserved: zero.
- * The ioctl returns @accepted, or -1 with errno = @error if none was.
+ * @replies:  with SYSMSG_SUBMIT_REAP(_WAIT): a struct sysmsg_reply array
+ *            (in); else zero.
+ * @reap_max: its length (in; >= 1 with a REAP flag, else zero).
+ * @reaped:   how many replies were stored in @replies (out).
+ *
+ * The ioctl returns @accepted, or -1 with errno = @error if @count > 0 and
+ * none was accepted. The reap part runs after the submit part, whatever it
+ * refused, and reports only through @reaped: a signal during its wait, or a
+ * fault storing a reply, ends it early and the replies not stored stay
+ * queued. A @replies array whose first element cannot be written fails the
+ * whole call with EFAULT before anything is submitted.
  */
 struct sysmsg_submit {
 	__u64 msgs;
@@ -183,7 +200,9 @@ struct sysmsg_submit {
 	__u32 flags;
 	__u32 accepted;
 	__s32 error;
-	__u64 reserved[2];
+	__u64 replies;
+	__u32 reap_max;
+	__u32 reaped;
 };
 
 /* SYSMSG_IOC_REAP flags: do not wait when no reply is ready (EAGAIN). */
