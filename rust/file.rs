@@ -40,6 +40,7 @@
 
 use crate::{
     access,
+    area::AreaSlot,
     context::Context,
     glue::{self, Holds},
     limits::{Change, PER_PROCESS_LIMITS},
@@ -51,11 +52,13 @@ use crate::{
         self, sysmsg_cancel, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats,
         sysmsg_reap, sysmsg_reply, sysmsg_stats, sysmsg_submit,
     },
+    uarray::{read_one, Records, UserArray},
     wait::PollTable,
 };
 use core::mem::size_of;
 use kernel::{
     fs::File,
+    mm::virt::VmaNew,
     new_mutex,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
@@ -64,7 +67,7 @@ use kernel::{
     sync::{Arc, ArcBorrow, Mutex},
     task::Pid,
     transmute::{AsBytes, FromBytes},
-    uaccess::{UserPtr, UserSlice, UserSliceWriter},
+    uaccess::{UserPtr, UserSlice},
 };
 
 /// The private data of one open file of `/dev/sysmsg`.
@@ -77,6 +80,8 @@ pub(crate) struct SysmsgFile {
     /// Sessions of other processes that use the file (after `fork()`), by tgid.
     #[pin]
     others: Mutex<RBTree<Pid, Arc<Session>>>,
+    /// The shared area, once mapped (see `area`).
+    area: AreaSlot,
 }
 
 impl SysmsgFile {
@@ -166,65 +171,44 @@ impl SysmsgFile {
     /// Reads the in/out argument of an ioctl that acts before it answers (submit, reap), and
     /// writes it back unchanged first: an argument that cannot be written fails with `EFAULT`
     /// before anything is accepted or delivered, not after.
-    fn read_inout<T: FromBytes + AsBytes>(arg: usize) -> Result<(T, UserSliceWriter)> {
-        let (mut reader, mut probe) =
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader_writer();
-        let req: T = reader.read()?;
-        probe.write(&req)?;
-        Ok((
-            req,
-            UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).writer(),
-        ))
+    fn read_inout<T: FromBytes + AsBytes + Default + Copy>(
+        arg: usize,
+    ) -> Result<(T, UserArray<T>)> {
+        let req = read_one(&mut UserArray::<T>::new(arg as u64, 1))?;
+        UserArray::new(arg as u64, 1).write(&[req])?;
+        Ok((req, UserArray::new(arg as u64, 1)))
     }
 
     /// `SYSMSG_IOC_SUBMIT`, and with `SYSMSG_SUBMIT_REAP(_WAIT)` a reap in the same call.
     fn submit_ioctl(&self, arg: usize) -> Result<isize> {
         let (mut req, mut writer) = Self::read_inout::<sysmsg_submit>(arg)?;
-        let known =
-            uapi::SYSMSG_SUBMIT_WAIT | uapi::SYSMSG_SUBMIT_REAP | uapi::SYSMSG_SUBMIT_REAP_WAIT;
+        let known = uapi::SYSMSG_SUBMIT_WAIT
+            | uapi::SYSMSG_SUBMIT_REAP
+            | uapi::SYSMSG_SUBMIT_REAP_WAIT
+            | uapi::SYSMSG_SUBMIT_AREA;
         if req.flags & !known != 0 {
             return Err(EINVAL);
         }
         let reap = req.flags & (uapi::SYSMSG_SUBMIT_REAP | uapi::SYSMSG_SUBMIT_REAP_WAIT) != 0;
-        let reap_max = req.reap_max as usize;
-        if reap {
-            if reap_max == 0 {
-                return Err(EINVAL);
-            }
-            // A reply array that cannot be written fails the call before anything is submitted.
-            UserSlice::new(
-                UserPtr::from_addr(req.replies as usize),
-                size_of::<sysmsg_reply>(),
-            )
-            .writer()
-            .write(&sysmsg_reply::default())?;
-        } else if req.replies != 0 || reap_max != 0 {
+        if reap && req.reap_max == 0 || !reap && (req.replies != 0 || req.reap_max != 0) {
             return Err(EINVAL);
         }
-        let wait = req.flags & uapi::SYSMSG_SUBMIT_WAIT != 0;
-        let reap_wait = req.flags & uapi::SYSMSG_SUBMIT_REAP_WAIT != 0;
-        let count = req.count as usize;
-        let mut msgs = UserSlice::new(
-            UserPtr::from_addr(req.msgs as usize),
-            count * size_of::<sysmsg_msg>(),
-        )
-        .reader();
-        let mut replies = UserSlice::new(
-            UserPtr::from_addr(req.replies as usize),
-            reap_max * size_of::<sysmsg_reply>(),
-        )
-        .writer();
-        let (accepted, err, reaped) = self.with_session(|s| {
-            let (accepted, err) = s.submit(&mut msgs, count, wait);
-            // The reap part reports through `reaped` only; a refused submission never waits.
-            let reaped = if reap {
-                s.reap(&mut replies, reap_max, reap_wait && err.is_none())
-                    .unwrap_or(0)
-            } else {
-                0
-            };
-            (accepted, err, reaped)
-        })?;
+        let (accepted, err, reaped) = if req.flags & uapi::SYSMSG_SUBMIT_AREA != 0 {
+            let area = self.area.get().ok_or(EINVAL)?;
+            self.submit_reap(
+                &req,
+                &mut area.array(req.msgs, req.count as usize)?,
+                &mut area.array(req.replies, req.reap_max as usize)?,
+                &mut area.array(req.replies, 1)?,
+            )?
+        } else {
+            self.submit_reap(
+                &req,
+                &mut UserArray::new(req.msgs, req.count as usize),
+                &mut UserArray::new(req.replies, req.reap_max as usize),
+                &mut UserArray::new(req.replies, 1),
+            )?
+        };
         req.accepted = accepted as u32;
         req.reaped = reaped as u32;
         // A wait ended by a signal says EINTR: the restart codes never reach user space.
@@ -236,14 +220,44 @@ impl SysmsgFile {
         if accepted > 0 || reaped > 0 {
             // As in reap: the messages are accepted, the replies delivered, and the return value
             // and the replies themselves say so.
-            let _ = writer.write(&req);
+            let _ = writer.write(&[req]);
         } else {
-            writer.write(&req)?;
+            writer.write(&[req])?;
         }
         match err {
             Some(e) if accepted == 0 => Err(e),
             _ => Ok(accepted as isize),
         }
+    }
+
+    /// The work of [`SysmsgFile::submit_ioctl`] on `req`'s messages `msgs` and reply array
+    /// `replies` (`probe`: its first record): how many messages were accepted, the error that
+    /// refused the next one, and how many replies were stored.
+    fn submit_reap(
+        &self,
+        req: &sysmsg_submit,
+        msgs: &mut dyn Records<sysmsg_msg>,
+        replies: &mut dyn Records<sysmsg_reply>,
+        probe: &mut dyn Records<sysmsg_reply>,
+    ) -> Result<(usize, Option<Error>, usize)> {
+        let reap = req.flags & (uapi::SYSMSG_SUBMIT_REAP | uapi::SYSMSG_SUBMIT_REAP_WAIT) != 0;
+        if reap {
+            // A reply array that cannot be written fails the call before anything is submitted.
+            probe.write(&[sysmsg_reply::default()])?;
+        }
+        let wait = req.flags & uapi::SYSMSG_SUBMIT_WAIT != 0;
+        let reap_wait = req.flags & uapi::SYSMSG_SUBMIT_REAP_WAIT != 0;
+        self.with_session(|s| {
+            let (accepted, err) = s.submit(msgs, req.count as usize, wait);
+            // The reap part reports through `reaped` only; a refused submission never waits.
+            let reaped = if reap {
+                s.reap(replies, req.reap_max as usize, reap_wait && err.is_none())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            (accepted, err, reaped)
+        })
     }
 
     /// `SYSMSG_IOC_GET_LIMITS` / `SYSMSG_IOC_SET_LIMITS`.
@@ -362,18 +376,14 @@ impl SysmsgFile {
             return Err(EINVAL);
         }
         let max = req.max as usize;
-        let mut replies = UserSlice::new(
-            UserPtr::from_addr(req.replies as usize),
-            max * size_of::<sysmsg_reply>(),
-        )
-        .writer();
+        let mut replies = UserArray::new(req.replies, max);
         let wait = req.flags & uapi::SYSMSG_REAP_NOWAIT == 0;
         let n = self.with_session(|s| s.reap(&mut replies, max, wait))??;
         req.count = n as u32;
         // The argument was writable a moment ago (`read_inout`). Should another thread have
         // unmapped it since, the replies are delivered all the same and the return value says
         // how many: failing now would hide them.
-        let _ = writer.write(&req);
+        let _ = writer.write(&[req]);
         Ok(n as isize)
     }
 }
@@ -391,6 +401,7 @@ impl FileOps for SysmsgFile {
             ctx: ctx.clone(),
             opener,
             others <- new_mutex!(RBTree::new(), "sysmsg::SysmsgFile::others"),
+            area: AreaSlot::new(),
         });
         Arc::pin_init(init, GFP_KERNEL).inspect_err(|_| ctx.processes.put(&process))
     }
@@ -411,9 +422,18 @@ impl FileOps for SysmsgFile {
         Ok(())
     }
 
-    fn read(this: ArcBorrow<'_, SysmsgFile>, file: &File, buf: UserSlice) -> Result<usize> {
-        let mut writer = buf.writer();
-        let max = writer.len() / size_of::<sysmsg_reply>();
+    fn mmap(this: ArcBorrow<'_, SysmsgFile>, _file: &File, vma: &VmaNew) -> Result {
+        this.area.get_or_create(vma.end() - vma.start())?.map(vma)
+    }
+
+    fn read(
+        this: ArcBorrow<'_, SysmsgFile>,
+        file: &File,
+        buf: UserPtr,
+        len: usize,
+    ) -> Result<usize> {
+        let max = len / size_of::<sysmsg_reply>();
+        let mut writer = UserArray::new(buf.as_const_ptr() as u64, max);
         if max == 0 {
             return Err(EINVAL);
         }
@@ -422,13 +442,17 @@ impl FileOps for SysmsgFile {
         Ok(n * size_of::<sysmsg_reply>())
     }
 
-    fn write(this: ArcBorrow<'_, SysmsgFile>, _file: &File, buf: UserSlice) -> Result<usize> {
-        let mut reader = buf.reader();
-        let len = reader.len();
+    fn write(
+        this: ArcBorrow<'_, SysmsgFile>,
+        _file: &File,
+        buf: UserPtr,
+        len: usize,
+    ) -> Result<usize> {
         if len % size_of::<sysmsg_msg>() != 0 {
             return Err(EINVAL);
         }
         let count = len / size_of::<sysmsg_msg>();
+        let mut reader = UserArray::new(buf.as_const_ptr() as u64, count);
         if count == 0 {
             return Ok(0);
         }

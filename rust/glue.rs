@@ -69,6 +69,22 @@ mod ffi {
         );
         pub(crate) fn sysmsg_wq_wake(wq: *mut bindings::wait_queue_head, events: c_uint);
         pub(crate) fn sysmsg_wq_wake_sleepers(wq: *mut bindings::wait_queue_head, events: c_uint);
+        pub(crate) fn sysmsg_vmalloc_user(size: c_ulong) -> *mut c_void;
+        pub(crate) fn sysmsg_vfree(ptr: *mut c_void);
+        pub(crate) fn sysmsg_remap_vmalloc(
+            vma: *mut bindings::vm_area_struct,
+            ptr: *mut c_void,
+        ) -> c_int;
+        pub(crate) fn sysmsg_copy_words_in(
+            dst: *mut u64,
+            src: *const c_void,
+            words: c_ulong,
+        ) -> c_int;
+        pub(crate) fn sysmsg_copy_words_out(
+            dst: *mut c_void,
+            src: *const u64,
+            words: c_ulong,
+        ) -> c_int;
         pub(crate) fn sysmsg_hrtimer_start(timer: *mut bindings::hrtimer, ns: i64, abs: bool);
         pub(crate) fn sysmsg_access_ok(addr: c_ulong, len: c_ulong) -> bool;
         pub(crate) fn sysmsg_cond_resched();
@@ -101,6 +117,15 @@ pub(crate) mod need {
     pub(crate) const WRITE: u32 = 2;
     /// Has offsets (`pread`/`pwrite`).
     pub(crate) const OFFSET: u32 = 4;
+}
+
+/// Converts a C return value (`0` or `-errno`) into a `Result`.
+fn to_result(ret: c_int) -> Result {
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(())
+    }
 }
 
 /// Converts a C return value (`>= 0` or `-errno`) into a `Result`.
@@ -186,6 +211,55 @@ pub(crate) fn file_sync(file: &File, datasync: bool) -> Result {
     // SAFETY: `file` is a valid, referenced file.
     let r = unsafe { sysmsg_file_sync(file.as_ptr(), datasync) };
     to_result_isize(r as isize).map(|_| ())
+}
+
+/// Copies `dst.len()` 8-byte words from the user address `src`, a word at a time inside one
+/// user-access window (see `uarray`); fails with `EFAULT` (`dst` may then be partly written).
+pub(crate) fn copy_words_in(dst: &mut [u64], src: usize) -> Result {
+    // SAFETY: `dst` is valid for writes of `dst.len()` words; the user address is checked by
+    // `user_access_begin()` and every access is a fault-handled user access.
+    let r = unsafe {
+        sysmsg_copy_words_in(dst.as_mut_ptr(), src as *const c_void, dst.len() as c_ulong)
+    };
+    to_result(r)
+}
+
+/// Copies `src` to the user address `dst` a word at a time; fails with `EFAULT` (part of it
+/// may then have been written).
+pub(crate) fn copy_words_out(dst: usize, src: &[u64]) -> Result {
+    // SAFETY: `src` is valid for reads of `src.len()` words; the user address is checked as in
+    // `copy_words_in`.
+    let r =
+        unsafe { sysmsg_copy_words_out(dst as *mut c_void, src.as_ptr(), src.len() as c_ulong) };
+    to_result(r)
+}
+
+/// `vmalloc_user()`: `size` zero-filled bytes that can be mapped into user space.
+pub(crate) fn vmalloc_user(size: usize) -> Option<NonNull<u8>> {
+    // SAFETY: no preconditions.
+    NonNull::new(unsafe { sysmsg_vmalloc_user(size as c_ulong) }.cast())
+}
+
+/// `vfree()`.
+///
+/// # Safety
+///
+/// `ptr` must come from [`vmalloc_user`], not be freed yet, and not be mapped anywhere.
+pub(crate) unsafe fn vfree(ptr: NonNull<u8>) {
+    // SAFETY: per the safety requirements.
+    unsafe { sysmsg_vfree(ptr.as_ptr().cast()) }
+}
+
+/// `remap_vmalloc_range(vma, ptr, 0)`: maps the allocation at `ptr` into `vma` (`EINVAL` if
+/// `vma` does not start at offset 0 of the file or is larger than the allocation).
+///
+/// # Safety
+///
+/// `ptr` must come from [`vmalloc_user`] and outlive the mapping.
+pub(crate) unsafe fn remap_vmalloc(vma: &kernel::mm::virt::VmaNew, ptr: NonNull<u8>) -> Result {
+    // SAFETY: `vma` is being set up by `mmap` (`VmaNew`'s invariant); `ptr` per the safety
+    // requirements; the C side checks the range against the allocation.
+    to_result(unsafe { sysmsg_remap_vmalloc(vma.as_ptr(), ptr.as_ptr().cast()) })
 }
 
 /// `cond_resched()`: lets other tasks run during a long loop in process context.

@@ -7,9 +7,10 @@
 //!
 //! - `.owner` is set to this module, so the VFS holds a module reference for every open file and
 //!   `rmmod` is refused while one exists;
-//! - `poll` and `flush` are available;
-//! - `read`/`write` hand the implementation a [`UserSlice`], because sysmsg moves arrays of
-//!   fixed-size records rather than byte streams;
+//! - `poll`, `flush` and `mmap` are available;
+//! - `read`/`write` hand the implementation the user address and length, because sysmsg moves
+//!   arrays of fixed-size records rather than byte streams (and copies them a word at a time:
+//!   `uarray`);
 //! - the file is opened with `stream_open()`: there is no file position, so reads and writes from
 //!   several threads never serialise on `f_pos_lock`, and `lseek` fails with `ESPIPE`.
 //!
@@ -22,10 +23,11 @@ use kernel::{
     error::VTABLE_DEFAULT_ERROR,
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
     fs::File,
+    mm::virt::VmaNew,
     prelude::*,
     seq_file::SeqFile,
     types::{ForeignOwnable, Opaque},
-    uaccess::{UserPtr, UserSlice},
+    uaccess::UserPtr,
 };
 
 /// The borrowed form of a file's private data.
@@ -53,13 +55,18 @@ pub(crate) trait FileOps: Sized {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `read(2)`: fill `buf`, return the number of bytes written to it.
-    fn read(_this: Borrowed<'_, Self>, _file: &File, _buf: UserSlice) -> Result<usize> {
+    /// `mmap(2)`: set up `vma`, a new mapping of the file.
+    fn mmap(_this: Borrowed<'_, Self>, _file: &File, _vma: &VmaNew) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `write(2)`: consume `buf`, return the number of bytes taken from it.
-    fn write(_this: Borrowed<'_, Self>, _file: &File, _buf: UserSlice) -> Result<usize> {
+    /// `read(2)`: fill the `len` bytes at `buf`, return the number of bytes written there.
+    fn read(_this: Borrowed<'_, Self>, _file: &File, _buf: UserPtr, _len: usize) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `write(2)`: consume the `len` bytes at `buf`, return the number of bytes taken.
+    fn write(_this: Borrowed<'_, Self>, _file: &File, _buf: UserPtr, _len: usize) -> Result<usize> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -153,6 +160,7 @@ impl<T: FileOps> FopsTable<T> {
             None
         },
         poll: if T::HAS_POLL { Some(Self::poll) } else { None },
+        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
         unlocked_ioctl: if T::HAS_IOCTL {
             Some(Self::ioctl)
         } else {
@@ -237,6 +245,23 @@ impl<T: FileOps> FopsTable<T> {
 
     /// # Safety
     ///
+    /// `file` is an open file of a `MiscRegistration<T>`; `vma` is a mapping of it being set up.
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: per this function's safety requirements.
+        let (this, f) = unsafe { Self::private(file) };
+        // SAFETY: the VFS calls `mmap` while `vma` undergoes its initial setup.
+        let vma = unsafe { VmaNew::from_raw(vma) };
+        match T::mmap(this, f, vma) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
     /// `file` is an open file of a `MiscRegistration<T>`.
     unsafe extern "C" fn read(
         file: *mut bindings::file,
@@ -246,8 +271,7 @@ impl<T: FileOps> FopsTable<T> {
     ) -> isize {
         // SAFETY: per this function's safety requirements.
         let (this, f) = unsafe { Self::private(file) };
-        let buf = UserSlice::new(UserPtr::from_ptr(buf.cast()), len);
-        match T::read(this, f, buf) {
+        match T::read(this, f, UserPtr::from_ptr(buf.cast()), len) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
         }
@@ -264,8 +288,7 @@ impl<T: FileOps> FopsTable<T> {
     ) -> isize {
         // SAFETY: per this function's safety requirements.
         let (this, f) = unsafe { Self::private(file) };
-        let buf = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), len);
-        match T::write(this, f, buf) {
+        match T::write(this, f, UserPtr::from_ptr(buf.cast_mut().cast()), len) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
         }

@@ -34,6 +34,7 @@ use crate::{
     process::Process,
     queue::ReplyQueue,
     uapi::{self, sysmsg_msg, sysmsg_reply},
+    uarray::{read_one, Records},
     wait::{PollTable, WaitHead, POLLIN, POLLOUT},
 };
 use core::{
@@ -46,8 +47,6 @@ use kernel::{
     static_lock_class,
     sync::{Arc, SpinLock},
     task::Pid,
-    transmute::AsBytes,
-    uaccess::{UserSliceReader, UserSliceWriter},
 };
 
 /// Replies popped per round of a reap.
@@ -113,13 +112,16 @@ pub(crate) struct Session {
 
 /// Reads up to `out.len()` messages with `reader` into `out`: how many, and the error that
 /// stopped it early (the message there could not be read), if any.
-fn read_msgs(reader: &mut UserSliceReader, out: &mut [sysmsg_msg]) -> (usize, Option<Error>) {
-    if reader.read_slice(out.as_bytes_mut()).is_ok() {
+fn read_msgs(
+    reader: &mut dyn Records<sysmsg_msg>,
+    out: &mut [sysmsg_msg],
+) -> (usize, Option<Error>) {
+    if reader.read(out).is_ok() {
         return (out.len(), None);
     }
     // One of them faults: find which, one message at a time.
     for (i, m) in out.iter_mut().enumerate() {
-        match reader.read() {
+        match read_one(reader) {
             Ok(v) => *m = v,
             Err(e) => return (i, Some(e)),
         }
@@ -128,13 +130,16 @@ fn read_msgs(reader: &mut UserSliceReader, out: &mut [sysmsg_msg]) -> (usize, Op
 }
 
 /// Stores `replies` with `writer`: how many, and the error that stopped it early, if any.
-fn write_replies(writer: &mut UserSliceWriter, replies: &[sysmsg_reply]) -> (usize, Option<Error>) {
-    if writer.write_slice(replies.as_bytes()).is_ok() {
+fn write_replies(
+    writer: &mut dyn Records<sysmsg_reply>,
+    replies: &[sysmsg_reply],
+) -> (usize, Option<Error>) {
+    if writer.write(replies).is_ok() {
         return (replies.len(), None);
     }
     // One of them faults: store what fits, one reply at a time.
     for (i, r) in replies.iter().enumerate() {
-        if let Err(e) = writer.write(r) {
+        if let Err(e) = writer.write(core::slice::from_ref(r)) {
             return (i, Some(e));
         }
     }
@@ -313,7 +318,7 @@ impl Session {
     /// still checked and accepted in order, exactly as if they were submitted one by one.
     pub(crate) fn submit(
         self: &Arc<Self>,
-        reader: &mut UserSliceReader,
+        reader: &mut dyn Records<sysmsg_msg>,
         count: usize,
         wait: bool,
     ) -> (usize, Option<Error>) {
@@ -423,7 +428,7 @@ impl Session {
     /// `wait`. Returns how many were stored; a reply that could not be stored stays queued.
     pub(crate) fn reap(
         &self,
-        writer: &mut UserSliceWriter,
+        writer: &mut dyn Records<sysmsg_reply>,
         max: usize,
         wait: bool,
     ) -> Result<usize> {
@@ -464,7 +469,11 @@ impl Session {
 
     /// Stores up to `max` replies of completed messages with `writer`: how many, and the error
     /// that stopped it early, if any. A reply that could not be stored stays queued.
-    fn reap_messages(&self, writer: &mut UserSliceWriter, max: usize) -> (usize, Option<Error>) {
+    fn reap_messages(
+        &self,
+        writer: &mut dyn Records<sysmsg_reply>,
+        max: usize,
+    ) -> (usize, Option<Error>) {
         let mut done = 0;
         let mut batch = [ptr::null_mut(); REAP_BATCH];
         let mut out = [sysmsg_reply::default(); REAP_BATCH];

@@ -9,20 +9,20 @@
 //!
 //! All raw `bindings::` use for sysctls lives in this file.
 
-use core::ptr::NonNull;
-use kernel::{
-    bindings,
-    ffi::c_void,
-    prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicI32, Ordering},
 };
+use kernel::{bindings, ffi::c_void, prelude::*};
 
 /// An integer tunable with its inclusive range `min..=max`.
 ///
 /// The value is read locklessly by the module; `proc_dointvec_minmax()` stores it with
-/// `WRITE_ONCE()`.
+/// `WRITE_ONCE()`. A `core` atomic, as in Rust Binder: its relaxed load is one inlined `mov`
+/// (`READ_ONCE()`), where the kernel crate's `Atomic` went through an out-of-line helper on
+/// every read, twice per message on the submit path.
 pub(crate) struct SysctlInt {
-    value: Atomic<i32>,
+    value: AtomicI32,
     min: i32,
     max: i32,
 }
@@ -31,7 +31,7 @@ impl SysctlInt {
     /// A tunable starting at `value`, settable within `min..=max`.
     pub(crate) const fn new(value: i32, min: i32, max: i32) -> Self {
         Self {
-            value: Atomic::new(value),
+            value: AtomicI32::new(value),
             min,
             max,
         }
@@ -40,19 +40,20 @@ impl SysctlInt {
     /// The current value.
     #[inline]
     pub(crate) fn get(&self) -> i32 {
-        self.value.load(Relaxed)
+        self.value.load(Ordering::Relaxed)
     }
 
     /// Sets the value, within the range (KUnit tests; users write the sysctl).
     #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
     pub(crate) fn set(&self, value: i32) {
-        self.value.store(value.clamp(self.min, self.max), Relaxed);
+        self.value
+            .store(value.clamp(self.min, self.max), Ordering::Relaxed);
     }
 
     /// Adds `delta` (a counter the module keeps, like `nr_inflight`); returns the old value.
     #[inline]
     pub(crate) fn fetch_add(&self, delta: i32) -> i32 {
-        self.value.fetch_add(delta, kernel::sync::atomic::Full)
+        self.value.fetch_add(delta, Ordering::SeqCst)
     }
 
     /// The allowed range.

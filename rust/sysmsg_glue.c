@@ -9,6 +9,8 @@
  * from small safe wrappers (rust/glue.rs).
  */
 #include <linux/fs.h>
+#include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 #include <linux/hrtimer.h>
 #include <linux/fdtable.h>
 #include <linux/mm.h>
@@ -239,6 +241,70 @@ void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags,
 void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events)
 {
 	wake_up_poll(wq, events);
+}
+
+/* The shared area: vmalloc_user(), vfree(), remap_vmalloc_range(). */
+void *sysmsg_vmalloc_user(unsigned long size)
+{
+	return vmalloc_user(size);
+}
+
+void sysmsg_vfree(void *ptr)
+{
+	vfree(ptr);
+}
+
+/* Maps @ptr into @vma, which must start at offset 0 of the file. */
+int sysmsg_remap_vmalloc(struct vm_area_struct *vma, void *ptr)
+{
+	if (vma->vm_pgoff)
+		return -EINVAL;
+	return remap_vmalloc_range(vma, ptr, 0);
+}
+
+/*
+ * Copies @words 8-byte words from user @src to @dst inside one user-access
+ * window, a word at a time: for arrays of the ABI's fixed-size structures,
+ * which are multiples of 8 bytes. copy_from_user() moves 64 bytes and more
+ * with "rep movsb" on CPUs with ERMS but not FSRM, whose start-up cost a
+ * 64-byte message does not amortise (and which emulators run a byte at a
+ * time). Returns 0, or -EFAULT if a word faulted (@dst may be partly written).
+ */
+int sysmsg_copy_words_in(u64 *dst, const void __user *src, unsigned long words)
+{
+	const u64 __user *s = src;
+	unsigned long i;
+
+	if (!IS_ALIGNED((unsigned long)src, sizeof(u64)))
+		return copy_from_user(dst, src, words * sizeof(u64)) ? -EFAULT : 0;
+	if (!user_access_begin(s, words * sizeof(u64)))
+		return -EFAULT;
+	for (i = 0; i < words; i++)
+		unsafe_get_user(dst[i], &s[i], fault);
+	user_access_end();
+	return 0;
+fault:
+	user_access_end();
+	return -EFAULT;
+}
+
+/* The other way: @words words from @src to user @dst. */
+int sysmsg_copy_words_out(void __user *dst, const u64 *src, unsigned long words)
+{
+	u64 __user *d = dst;
+	unsigned long i;
+
+	if (!IS_ALIGNED((unsigned long)dst, sizeof(u64)))
+		return copy_to_user(dst, src, words * sizeof(u64)) ? -EFAULT : 0;
+	if (!user_write_access_begin(d, words * sizeof(u64)))
+		return -EFAULT;
+	for (i = 0; i < words; i++)
+		unsafe_put_user(src[i], &d[i], fault);
+	user_write_access_end();
+	return 0;
+fault:
+	user_write_access_end();
+	return -EFAULT;
 }
 
 /* wake_up_poll() if wq_has_sleeper(): for lock-free producers. */

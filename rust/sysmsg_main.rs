@@ -9,6 +9,7 @@
 use kernel::prelude::*;
 
 mod access;
+mod area;
 mod context;
 mod dispatch;
 mod file;
@@ -27,6 +28,7 @@ mod queue;
 mod session;
 mod sysctl;
 mod uapi;
+mod uarray;
 mod wait;
 mod workqueue;
 
