@@ -165,7 +165,11 @@ fn the_submit_ioctl_writes_back_accepted_and_error() {
     ];
     assert_eq!(submit(&partial, &mut s).expect("partial"), 1);
     assert_eq!((s.accepted, s.error), (1, libc::EINVAL));
-    assert_eq!((s.count, s.flags, s.reserved), (3, 0, [0, 0]));
+    assert_eq!(
+        (s.count, s.flags, s.replies, s.reap_max, s.reaped),
+        (3, 0, 0, 0, 0),
+        "without a REAP flag nothing is reaped"
+    );
 
     let err = submit(&partial[1..], &mut s).expect_err("none accepted");
     assert_eq!(err.raw_os_error(), Some(libc::EINVAL));

@@ -463,21 +463,48 @@ fn bad_ioctl_arguments() {
         }
     }
     let msgs = [raw_msg(Opcode::NOP, 1)];
+    // Where a submit with a REAP flag would store replies (it must store none here).
+    let mut sink = [sys::sysmsg_reply::default(); 4];
+    let sink = sink.as_mut_ptr() as u64;
     let submits = [
+        // Unknown flags.
         sys::sysmsg_submit {
-            flags: 2,
+            flags: 1 << 3,
             ..Default::default()
         },
         sys::sysmsg_submit {
             flags: sys::SYSMSG_SUBMIT_WAIT | (1 << 31),
             ..Default::default()
         },
+        // Without a REAP flag, replies and reap_max must be zero.
         sys::sysmsg_submit {
-            reserved: [1, 0],
+            replies: sink,
             ..Default::default()
         },
         sys::sysmsg_submit {
-            reserved: [0, 1],
+            reap_max: 4,
+            ..Default::default()
+        },
+        sys::sysmsg_submit {
+            replies: sink,
+            reap_max: 4,
+            flags: sys::SYSMSG_SUBMIT_WAIT,
+            ..Default::default()
+        },
+        // With a REAP flag, reap_max must be at least 1.
+        sys::sysmsg_submit {
+            replies: sink,
+            flags: sys::SYSMSG_SUBMIT_REAP,
+            ..Default::default()
+        },
+        sys::sysmsg_submit {
+            replies: sink,
+            flags: sys::SYSMSG_SUBMIT_REAP_WAIT,
+            ..Default::default()
+        },
+        sys::sysmsg_submit {
+            replies: sink,
+            flags: sys::SYSMSG_SUBMIT_REAP | sys::SYSMSG_SUBMIT_REAP_WAIT,
             ..Default::default()
         },
     ];
@@ -487,9 +514,9 @@ fn bad_ioctl_arguments() {
             count: 1,
             ..s
         };
-        // SAFETY: a valid sysmsg_submit naming one NOP.
+        // SAFETY: a valid sysmsg_submit naming one NOP; `replies`, if set, names 4 replies.
         let err = unsafe { ioctl::call(fd, ioctl::SUBMIT, &mut s as *mut _ as usize) }
-            .expect_err("a submit with non-zero flags or reserved fields");
+            .expect_err("a submit with unknown flags or inconsistent reap fields");
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{s:?}");
     }
     dev.submit_one(op::Nop::new().build().tag(5))

@@ -101,6 +101,7 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_FEATURE_LIMITS, sys::SYSMSG_FEATURE_LIMITS),
         value!(SYSMSG_FEATURE_CANCEL, sys::SYSMSG_FEATURE_CANCEL),
         value!(SYSMSG_FEATURE_PRIO, sys::SYSMSG_FEATURE_PRIO),
+        value!(SYSMSG_FEATURE_SUBMIT_REAP, sys::SYSMSG_FEATURE_SUBMIT_REAP),
         // Negative: the C side stores it converted to unsigned long long, i.e. sign-extended.
         (
             "SYSMSG_PRIO_MIN".to_string(),
@@ -110,6 +111,8 @@ fn rust_table() -> BTreeMap<String, u64> {
         value!(SYSMSG_FEATURES_ALL, sys::SYSMSG_FEATURES_ALL),
         value!(SYSMSG_REAP_NOWAIT, sys::SYSMSG_REAP_NOWAIT),
         value!(SYSMSG_SUBMIT_WAIT, sys::SYSMSG_SUBMIT_WAIT),
+        value!(SYSMSG_SUBMIT_REAP, sys::SYSMSG_SUBMIT_REAP),
+        value!(SYSMSG_SUBMIT_REAP_WAIT, sys::SYSMSG_SUBMIT_REAP_WAIT),
         value!(SYSMSG_LIMIT_SOFT, sys::SYSMSG_LIMIT_SOFT),
         value!(SYSMSG_LIMIT_HARD, sys::SYSMSG_LIMIT_HARD),
         value!(SYSMSG_PROC_THROTTLED, sys::SYSMSG_PROC_THROTTLED),
@@ -121,7 +124,8 @@ fn rust_table() -> BTreeMap<String, u64> {
     rows.extend(layout!(sysmsg_info;
         abi_version, info_size, features, ops, msg_size, reply_size, max_io_len, queue_limit,
         reserved));
-    rows.extend(layout!(sysmsg_submit; msgs, count, flags, accepted, error, reserved));
+    rows.extend(layout!(sysmsg_submit;
+        msgs, count, flags, accepted, error, replies, reap_max, reaped));
     rows.extend(layout!(sysmsg_reap; replies, max, flags, count, reserved0, reserved));
     rows.extend(layout!(sysmsg_limits; pid, flags, soft, hard, reserved));
     rows.extend(layout!(sysmsg_proc_stats;
@@ -181,6 +185,12 @@ fn sizes_are_the_documented_ones() {
     assert_eq!(offset_of!(sys::sysmsg_cancel, already), 16);
     assert_eq!(offset_of!(sys::sysmsg_cancel, reserved), 20);
     assert_eq!(sys::sysmsg_cancel::default().reserved, [0u32; 3]);
+    // sysmsg_submit: the old reserved[2] became replies, reap_max, reaped in the same 40 bytes.
+    assert_eq!(size_of::<sys::sysmsg_submit>(), 40);
+    assert_eq!(offset_of!(sys::sysmsg_submit, error), 20);
+    assert_eq!(offset_of!(sys::sysmsg_submit, replies), 24);
+    assert_eq!(offset_of!(sys::sysmsg_submit, reap_max), 32);
+    assert_eq!(offset_of!(sys::sysmsg_submit, reaped), 36);
 }
 
 #[test]
