@@ -177,29 +177,65 @@ impl SysmsgFile {
         ))
     }
 
-    /// `SYSMSG_IOC_SUBMIT`.
+    /// `SYSMSG_IOC_SUBMIT`, and with `SYSMSG_SUBMIT_REAP(_WAIT)` a reap in the same call.
     fn submit_ioctl(&self, arg: usize) -> Result<isize> {
         let (mut req, mut writer) = Self::read_inout::<sysmsg_submit>(arg)?;
-        if req.flags & !uapi::SYSMSG_SUBMIT_WAIT != 0 || req.reserved != [0; 2] {
+        let known =
+            uapi::SYSMSG_SUBMIT_WAIT | uapi::SYSMSG_SUBMIT_REAP | uapi::SYSMSG_SUBMIT_REAP_WAIT;
+        if req.flags & !known != 0 {
+            return Err(EINVAL);
+        }
+        let reap = req.flags & (uapi::SYSMSG_SUBMIT_REAP | uapi::SYSMSG_SUBMIT_REAP_WAIT) != 0;
+        let reap_max = req.reap_max as usize;
+        if reap {
+            if reap_max == 0 {
+                return Err(EINVAL);
+            }
+            // A reply array that cannot be written fails the call before anything is submitted.
+            UserSlice::new(
+                UserPtr::from_addr(req.replies as usize),
+                size_of::<sysmsg_reply>(),
+            )
+            .writer()
+            .write(&sysmsg_reply::default())?;
+        } else if req.replies != 0 || reap_max != 0 {
             return Err(EINVAL);
         }
         let wait = req.flags & uapi::SYSMSG_SUBMIT_WAIT != 0;
+        let reap_wait = req.flags & uapi::SYSMSG_SUBMIT_REAP_WAIT != 0;
         let count = req.count as usize;
         let mut msgs = UserSlice::new(
             UserPtr::from_addr(req.msgs as usize),
             count * size_of::<sysmsg_msg>(),
         )
         .reader();
-        let (accepted, err) = self.with_session(|s| s.submit(&mut msgs, count, wait))?;
+        let mut replies = UserSlice::new(
+            UserPtr::from_addr(req.replies as usize),
+            reap_max * size_of::<sysmsg_reply>(),
+        )
+        .writer();
+        let (accepted, err, reaped) = self.with_session(|s| {
+            let (accepted, err) = s.submit(&mut msgs, count, wait);
+            // The reap part reports through `reaped` only; a refused submission never waits.
+            let reaped = if reap {
+                s.reap(&mut replies, reap_max, reap_wait && err.is_none())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            (accepted, err, reaped)
+        })?;
         req.accepted = accepted as u32;
+        req.reaped = reaped as u32;
         // A wait ended by a signal says EINTR: the restart codes never reach user space.
         req.error = err.map_or(0, |e| {
             if e == ERESTARTSYS { EINTR } else { e }
                 .to_errno()
                 .wrapping_neg()
         });
-        if accepted > 0 {
-            // As in reap: the messages are accepted and the return value says how many.
+        if accepted > 0 || reaped > 0 {
+            // As in reap: the messages are accepted, the replies delivered, and the return value
+            // and the replies themselves say so.
             let _ = writer.write(&req);
         } else {
             writer.write(&req)?;

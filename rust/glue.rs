@@ -68,6 +68,7 @@ mod ffi {
             events: c_uint,
         );
         pub(crate) fn sysmsg_wq_wake(wq: *mut bindings::wait_queue_head, events: c_uint);
+        pub(crate) fn sysmsg_wq_wake_sleepers(wq: *mut bindings::wait_queue_head, events: c_uint);
         pub(crate) fn sysmsg_hrtimer_start(timer: *mut bindings::hrtimer, ns: i64, abs: bool);
         pub(crate) fn sysmsg_access_ok(addr: c_ulong, len: c_ulong) -> bool;
         pub(crate) fn sysmsg_cond_resched();

@@ -78,22 +78,57 @@ pub(crate) struct FlowStats {
 impl Flow {
     /// Takes one message in flight, or refuses it with `EAGAIN`. `total` is the global count.
     pub(crate) fn try_take(&self, b: Budget, total: &SysctlInt) -> Result {
-        if self.throttled.load(Ordering::SeqCst) {
-            return self.refuse(b);
+        if self.take_many(b, 1, total) == 1 {
+            Ok(())
+        } else {
+            self.refuse(b)
         }
-        let old = self.inflight.fetch_add(1, Ordering::SeqCst);
-        if old >= b.limit {
-            self.inflight.fetch_sub(1, Ordering::SeqCst);
-            return self.refuse(b);
+    }
+
+    /// Takes up to `n` messages in flight at once, as many as `n` successive [`Flow::try_take`]
+    /// calls would take before the first refusal, but refuses nothing: the caller takes the
+    /// next one with `try_take`, which does the refusal's bookkeeping. One pass of atomics for a
+    /// whole batch; the process's own count never overshoots its limit, even for a moment.
+    pub(crate) fn take_many(&self, b: Budget, n: u32, total: &SysctlInt) -> u32 {
+        if n == 0 || self.throttled.load(Ordering::SeqCst) {
+            return 0;
         }
-        if total.fetch_add(1) >= b.max_total as i32 {
-            total.fetch_add(-1);
-            self.inflight.fetch_sub(1, Ordering::SeqCst);
-            return self.refuse(b);
+        let mut old = self.inflight.load(Ordering::SeqCst);
+        let granted = loop {
+            let granted = n.min(b.limit.saturating_sub(old));
+            if granted == 0 {
+                return 0;
+            }
+            match self.inflight.compare_exchange(
+                old,
+                old + granted,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break granted,
+                Err(now) => old = now,
+            }
+        };
+        // The global count may overshoot for a moment, as in a single take; the excess is given
+        // back at once.
+        let before = total.fetch_add(granted as i32);
+        let room = (b.max_total as i32).saturating_sub(before).max(0) as u32;
+        let kept = granted.min(room);
+        if kept < granted {
+            total.fetch_add(-((granted - kept) as i32));
+            self.inflight.fetch_sub(granted - kept, Ordering::SeqCst);
         }
-        self.peak.fetch_max(old + 1, Ordering::Relaxed);
-        self.submitted.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        if kept > 0 {
+            self.peak.fetch_max(old + kept, Ordering::Relaxed);
+        }
+        kept
+    }
+
+    /// Counts `n` accepted messages.
+    pub(crate) fn count_submitted(&self, n: u32) {
+        if n > 0 {
+            self.submitted.fetch_add(n.into(), Ordering::Relaxed);
+        }
     }
 
     fn refuse(&self, b: Budget) -> Result {
@@ -114,15 +149,23 @@ impl Flow {
 
     /// Gives back one message taken by [`Flow::try_take`].
     pub(crate) fn give_back(&self, b: Budget, total: &SysctlInt) -> Wake {
-        let was_full = total.fetch_add(-1) >= b.max_total as i32;
-        let now = self.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
+        self.give_back_many(b, 1, total)
+    }
+
+    /// Gives back `n` messages taken by [`Flow::try_take`] or [`Flow::take_many`] at once.
+    pub(crate) fn give_back_many(&self, b: Budget, n: u32, total: &SysctlInt) -> Wake {
+        if n == 0 {
+            return Wake::Nothing;
+        }
+        let was_full = total.fetch_add(-(n as i32)) >= b.max_total as i32;
+        let now = self.inflight.fetch_sub(n, Ordering::SeqCst) - n;
         if self.throttled.load(Ordering::SeqCst) {
             if now <= b.mark && self.throttled.swap(false, Ordering::SeqCst) {
                 return Wake::Room;
             }
             return Wake::Nothing;
         }
-        if was_full || now + 1 == b.limit {
+        if was_full || (now < b.limit && now + n >= b.limit) {
             Wake::Room
         } else {
             Wake::Nothing
@@ -263,6 +306,43 @@ mod tests {
         assert_eq!(f.give_back(low, &total), Wake::Room);
         assert_eq!(f.stats().inflight, 2);
         f.try_take(low, &total)?;
+        Ok(())
+    }
+
+    /// A batch take stops exactly where single takes would be refused (the process's limit or
+    /// the global one) and refuses nothing itself; a batch give-back wakes as single ones would.
+    #[test]
+    fn batches() -> Result {
+        let total = SysctlInt::new(0, 0, i32::MAX);
+        let f = Flow::default();
+        let b = budget(5, 2);
+        assert_eq!(f.take_many(b, 3, &total), 3);
+        assert_eq!(f.take_many(b, 5, &total), 2);
+        assert_eq!(f.take_many(b, 1, &total), 0);
+        assert!(!f.stats().throttled);
+        assert_eq!((f.stats().inflight, f.stats().peak, total.get()), (5, 5, 5));
+        assert_eq!(f.try_take(b, &total), Err(EAGAIN));
+        assert!(f.stats().throttled);
+        assert_eq!(f.take_many(b, 1, &total), 0);
+        assert_eq!(f.give_back_many(b, 2, &total), Wake::Nothing);
+        assert_eq!(f.give_back_many(b, 1, &total), Wake::Room);
+        assert_eq!(f.take_many(b, 9, &total), 3);
+        // Not throttled, at the limit: giving back across the limit wakes submitters.
+        assert_eq!(f.give_back_many(b, 4, &total), Wake::Room);
+        assert_eq!(f.give_back_many(b, 1, &total), Wake::Nothing);
+        // The global limit: 2 places left of 4.
+        let g = Budget {
+            limit: 100,
+            mark: 50,
+            max_total: 4,
+        };
+        total.fetch_add(2);
+        assert_eq!(f.take_many(g, 5, &total), 2);
+        assert_eq!((f.stats().inflight, total.get()), (2, 4));
+        assert_eq!(f.take_many(g, 1, &total), 0);
+        assert_eq!(f.give_back_many(g, 2, &total), Wake::Room);
+        f.count_submitted(7);
+        assert_eq!(f.stats().submitted, 7);
         Ok(())
     }
 }

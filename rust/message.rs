@@ -282,6 +282,17 @@ impl MsgPtr {
     /// Takes no lock unless the message is registered; an aborted session has no registered
     /// message, which is what lets a timer callback free one (see `Session::abort`).
     pub(crate) fn free(self) {
+        self.free_inner(true);
+    }
+
+    /// Frees the message like [`MsgPtr::free`] but keeps its slot taken: the caller gives back
+    /// the slots of a whole batch at once (`Session::release_slots`), and holds a reference on
+    /// the session meanwhile.
+    pub(crate) fn free_keep_slot(self) {
+        self.free_inner(false);
+    }
+
+    fn free_inner(self, release: bool) {
         // SAFETY: the message holds a reference on its session (type invariant of `Message`),
         // which is ours now: we own the message.
         let session = unsafe { Arc::from_raw(self.session()) };
@@ -290,7 +301,9 @@ impl MsgPtr {
         }
         // SAFETY: we own the allocation (type invariant), which came from `KBox::leak`.
         drop(unsafe { KBox::from_raw(self.into_raw()) });
-        session.release_slot();
+        if release {
+            session.release_slots(1);
+        }
         drop(session);
     }
 }

@@ -94,6 +94,21 @@ pub(crate) fn copyin(session: &Arc<Session>, m: &sysmsg_msg) -> Result<MsgPtr> {
     MsgPtr::new(session, m.tag, m.opcode, args)
 }
 
+/// All three phases at once, for a message that completes at submit and writes nothing back
+/// (`NOP`): validates it and forms its reply, with no message allocated. `None` if `m` is not
+/// such a message (it takes [`copyin`]).
+pub(crate) fn complete_inline(m: &sysmsg_msg) -> Option<Result<sysmsg_reply>> {
+    if u32::from(m.opcode) != uapi::SYSMSG_OP_NOP {
+        return None;
+    }
+    Some(validate(m).map(|_| sysmsg_reply {
+        tag: m.tag,
+        result: 0,
+        opcode: m.opcode,
+        ..Default::default()
+    }))
+}
+
 /// Phase 2: hands the message to whatever executes it. A NOP completes here.
 pub(crate) fn execute(msg: MsgPtr) {
     match msg.args {
@@ -270,6 +285,35 @@ mod tests {
             ..sleep
         })
         .is_ok());
+    }
+
+    /// A NOP completes inline with result 0 and its tag, after the same checks as any message;
+    /// other opcodes do not.
+    #[test]
+    fn inline_completion() {
+        let nop = sysmsg_msg {
+            tag: 42,
+            ..msg(uapi::SYSMSG_OP_NOP)
+        };
+        let r = complete_inline(&nop);
+        assert!(matches!(
+            r,
+            Some(Ok(sysmsg_reply {
+                tag: 42,
+                result: 0,
+                opcode: 0,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            complete_inline(&sysmsg_msg { prio: 4, ..nop }),
+            Some(Err(e)) if e == EINVAL
+        ));
+        assert!(matches!(
+            complete_inline(&sysmsg_msg { fd: 1, ..nop }),
+            Some(Err(e)) if e == EINVAL
+        ));
+        assert!(complete_inline(&msg(uapi::SYSMSG_OP_FSYNC)).is_none());
     }
 
     /// Timespecs are checked as nanosleep(2) checks them, and long ones saturate.

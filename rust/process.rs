@@ -130,9 +130,15 @@ impl Process {
         self.flow.try_take(self.budget(), &NR_INFLIGHT)
     }
 
-    /// Gives back a message taken by [`Process::take`]; says whether to wake submitters.
-    pub(crate) fn give_back(&self) -> Wake {
-        self.flow.give_back(self.budget(), &NR_INFLIGHT)
+    /// Takes up to `n` messages in flight at once, refusing nothing (see [`Flow::take_many`]).
+    pub(crate) fn take_many(&self, n: u32) -> u32 {
+        self.flow.take_many(self.budget(), n, &NR_INFLIGHT)
+    }
+
+    /// Gives back `n` messages taken by [`Process::take`] or [`Process::take_many`]; says
+    /// whether to wake submitters.
+    pub(crate) fn give_back(&self, n: u32) -> Wake {
+        self.flow.give_back_many(self.budget(), n, &NR_INFLIGHT)
     }
 
     /// Whether a message would be taken now.

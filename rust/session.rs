@@ -9,7 +9,9 @@
 //! - its count of messages *in flight* — accepted and not yet reaped — on this file; the bound
 //!   is the process's (see `process` and `hysteresis`), over all its files;
 //! - the [`ReplyQueue`] of completed messages (lock-free push by whatever completes them,
-//!   consumer-locked pop by the reaping threads) and the [`WaitHead`] readers and `poll` wait on;
+//!   consumer-locked pop by the reaping threads), the [`InlineReplies`] of messages that completed
+//!   while they were submitted (NOPs: a 32-byte reply, no message), and the [`WaitHead`] readers
+//!   and `poll` wait on;
 //! - the *registry*: the messages that may need cancelling (all but NOPs), from submit until they
 //!   are freed, so that `SYSMSG_IOC_CANCEL` can find them by tag and [`Session::abort`] can stop
 //!   them all.
@@ -26,11 +28,12 @@ use crate::{
     dispatch::Dispatcher,
     glue::{self, MmSlot, ModuleRef},
     hysteresis::Wake,
+    inline::InlineReplies,
     message::{Message, MsgPtr, ECANCELED},
     phases::{self, Cancel},
     process::Process,
     queue::ReplyQueue,
-    uapi::{sysmsg_msg, sysmsg_reply},
+    uapi::{self, sysmsg_msg, sysmsg_reply},
     wait::{PollTable, WaitHead, POLLIN, POLLOUT},
 };
 use core::{
@@ -43,11 +46,15 @@ use kernel::{
     static_lock_class,
     sync::{Arc, SpinLock},
     task::Pid,
+    transmute::AsBytes,
     uaccess::{UserSliceReader, UserSliceWriter},
 };
 
 /// Replies popped per round of a reap.
 const REAP_BATCH: usize = 16;
+
+/// Messages read from user space at once by a submit (on the stack: 1 KiB).
+const SUBMIT_CHUNK: usize = 16;
 
 /// Messages visited per round of an abort (between two chances to reschedule).
 const ABORT_BATCH: usize = 64;
@@ -86,6 +93,8 @@ pub(crate) struct Session {
     #[pin]
     replies: ReplyQueue<Message>,
     #[pin]
+    inline: InlineReplies,
+    #[pin]
     wait: WaitHead,
     #[pin]
     registry: SpinLock<Registry>,
@@ -102,6 +111,36 @@ pub(crate) struct Session {
     _module: ModuleRef,
 }
 
+/// Reads up to `out.len()` messages with `reader` into `out`: how many, and the error that
+/// stopped it early (the message there could not be read), if any.
+fn read_msgs(reader: &mut UserSliceReader, out: &mut [sysmsg_msg]) -> (usize, Option<Error>) {
+    if reader.read_slice(out.as_bytes_mut()).is_ok() {
+        return (out.len(), None);
+    }
+    // One of them faults: find which, one message at a time.
+    for (i, m) in out.iter_mut().enumerate() {
+        match reader.read() {
+            Ok(v) => *m = v,
+            Err(e) => return (i, Some(e)),
+        }
+    }
+    (out.len(), None)
+}
+
+/// Stores `replies` with `writer`: how many, and the error that stopped it early, if any.
+fn write_replies(writer: &mut UserSliceWriter, replies: &[sysmsg_reply]) -> (usize, Option<Error>) {
+    if writer.write_slice(replies.as_bytes()).is_ok() {
+        return (replies.len(), None);
+    }
+    // One of them faults: store what fits, one reply at a time.
+    for (i, r) in replies.iter().enumerate() {
+        if let Err(e) = writer.write(r) {
+            return (i, Some(e));
+        }
+    }
+    (replies.len(), None)
+}
+
 impl Session {
     /// A new, empty session of `process`.
     pub(crate) fn new(ctx: Arc<Context>, process: Arc<Process>) -> Result<Arc<Self>> {
@@ -111,6 +150,7 @@ impl Session {
                 process,
                 ctx,
                 replies <- ReplyQueue::new(),
+                inline <- InlineReplies::new(),
                 wait <- WaitHead::new(c"sysmsg::Session::wait", static_lock_class!()),
                 registry <- new_spinlock!(Registry { head: ptr::null_mut() }, "sysmsg::Registry"),
                 inflight: AtomicU32::new(0),
@@ -211,10 +251,33 @@ impl Session {
         Ok(())
     }
 
-    /// Gives back the slot of a freed message, waking submitters if the process may submit again.
-    pub(crate) fn release_slot(&self) {
-        self.inflight.fetch_sub(1, Ordering::AcqRel);
-        if self.process.give_back() == Wake::Room {
+    /// Takes a slot for one message, waiting (interruptibly) for room if `wait`.
+    fn reserve_slot_waiting(&self, wait: bool) -> Result {
+        while let Err(e) = self.reserve_slot() {
+            if !wait {
+                return Err(e);
+            }
+            self.ctx.room.wait_until(|| self.process.may_take())?;
+        }
+        Ok(())
+    }
+
+    /// Takes up to `n` slots at once within the process's limits, refusing nothing; returns how
+    /// many.
+    fn reserve_slots(&self, n: u32) -> u32 {
+        let got = self.process.take_many(n);
+        self.inflight.fetch_add(got, Ordering::AcqRel);
+        got
+    }
+
+    /// Gives back the slots of `n` freed messages or reaped replies, waking submitters if the
+    /// process may submit again.
+    pub(crate) fn release_slots(&self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        self.inflight.fetch_sub(n, Ordering::AcqRel);
+        if self.process.give_back(n) == Wake::Room {
             self.ctx.room.wake(POLLOUT);
         }
     }
@@ -244,45 +307,116 @@ impl Session {
     /// Submits the messages `reader` holds, `count` of them, in order: returns how many were
     /// accepted and the error that refused the next one, if any. With `wait`, a message refused
     /// by a limit or the throttle waits (interruptibly) until the process may submit.
+    ///
+    /// Messages are read from user space and slots taken a chunk at a time, so a batch costs one
+    /// copy and one pass of the limit atomics per [`SUBMIT_CHUNK`] messages; each message is
+    /// still checked and accepted in order, exactly as if they were submitted one by one.
     pub(crate) fn submit(
         self: &Arc<Self>,
         reader: &mut UserSliceReader,
         count: usize,
         wait: bool,
     ) -> (usize, Option<Error>) {
-        for i in 0..count {
-            if self.is_dead() {
-                return (i, Some(EBADF));
+        let mut chunk = [sysmsg_msg::default(); SUBMIT_CHUNK];
+        let mut done = 0;
+        while done < count {
+            let want = (count - done).min(SUBMIT_CHUNK);
+            let (n, fault) = read_msgs(reader, &mut chunk[..want]);
+            let (accepted, err) = self.submit_chunk(&chunk[..n], wait);
+            done += accepted;
+            if let Some(e) = err.or(fault) {
+                return (done, Some(e));
             }
-            let m: sysmsg_msg = match reader.read() {
-                Ok(m) => m,
-                Err(e) => return (i, Some(e)),
-            };
-            while let Err(e) = self.reserve_slot() {
-                if !wait {
-                    return (i, Some(e));
-                }
-                let room = self.ctx.room.wait_until(|| self.process.may_take());
-                if let Err(e) = room {
-                    return (i, Some(e));
-                }
-            }
-            let msg = match phases::copyin(self, &m) {
-                Ok(msg) => msg,
-                Err(e) => {
-                    self.release_slot();
-                    return (i, Some(e));
-                }
-            };
-            if !matches!(msg.args, crate::message::Args::Nop) {
-                if let Err(e) = self.register(&msg) {
-                    return (i, Some(e));
-                }
-            }
-            self.stats.submitted.fetch_add(1, Ordering::Relaxed);
-            phases::execute(msg);
         }
         (count, None)
+    }
+
+    /// Submits `msgs`, read from user space: see [`Session::submit`].
+    fn submit_chunk(self: &Arc<Self>, msgs: &[sysmsg_msg], wait: bool) -> (usize, Option<Error>) {
+        let nops = msgs
+            .iter()
+            .filter(|m| u32::from(m.opcode) == uapi::SYSMSG_OP_NOP)
+            .count();
+        let mut slots = self.reserve_slots(msgs.len() as u32);
+        let mut room = self.inline.reserve(nops as u32);
+        let mut replies = [sysmsg_reply::default(); SUBMIT_CHUNK];
+        let mut queued = 0;
+        let mut accepted = 0;
+        let mut err = None;
+        for m in msgs {
+            if self.is_dead() {
+                err = Some(EBADF);
+                break;
+            }
+            if slots > 0 {
+                slots -= 1;
+            } else {
+                // This call may wait for room: the replies it made must be reapable meanwhile.
+                self.push_inline(&replies[..queued]);
+                queued = 0;
+                if let Err(e) = self.reserve_slot_waiting(wait) {
+                    err = Some(e);
+                    break;
+                }
+            }
+            match self.accept(m, room > 0) {
+                Ok(Some(reply)) => {
+                    replies[queued] = reply;
+                    queued += 1;
+                    room -= 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+            accepted += 1;
+        }
+        self.push_inline(&replies[..queued]);
+        self.release_slots(slots);
+        self.inline.unreserve(room);
+        self.stats
+            .submitted
+            .fetch_add(accepted as u64, Ordering::Relaxed);
+        self.process.flow().count_submitted(accepted as u32);
+        (accepted, err)
+    }
+
+    /// Accepts one message, for which the caller took a slot: runs its copyin phase and starts
+    /// it, or, if it completes at submit and `inline` (the caller reserved a place in the inline
+    /// ring), returns its reply. On error, the slot is given back and nothing was done.
+    fn accept(self: &Arc<Self>, m: &sysmsg_msg, inline: bool) -> Result<Option<sysmsg_reply>> {
+        if inline {
+            if let Some(reply) = phases::complete_inline(m) {
+                return reply.map(Some).inspect_err(|_| self.release_slots(1));
+            }
+        }
+        let msg = phases::copyin(self, m).inspect_err(|_| self.release_slots(1))?;
+        if !matches!(msg.args, crate::message::Args::Nop) {
+            // On error, dropping `msg` frees it and its slot.
+            self.register(&msg)?;
+        }
+        phases::execute(msg);
+        Ok(None)
+    }
+
+    /// Queues `replies` (places reserved) in the inline ring and wakes readers; once the session
+    /// is aborted, gives their slots back instead.
+    fn push_inline(&self, replies: &[sysmsg_reply]) {
+        if replies.is_empty() {
+            return;
+        }
+        if self.inline.push(replies) {
+            self.wait.wake_sleepers(POLLIN);
+        } else {
+            self.release_slots(replies.len() as u32);
+        }
+    }
+
+    /// Replies ready to reap (a hint, as [`ReplyQueue::ready`]).
+    fn ready(&self) -> u32 {
+        self.replies.ready() + self.inline.ready()
     }
 
     /// Stores up to `max` replies with `writer`, waiting (interruptibly) for the first one if
@@ -293,40 +427,76 @@ impl Session {
         max: usize,
         wait: bool,
     ) -> Result<usize> {
+        loop {
+            let d = self
+                .inline
+                .deliver(max, |r| match write_replies(writer, r) {
+                    (0, Some(e)) => Err(e),
+                    (n, _) => Ok(n),
+                });
+            self.release_slots(d.released);
+            self.stats
+                .reaped
+                .fetch_add(d.stored as u64, Ordering::Relaxed);
+            let mut done = d.stored;
+            let mut err = d.error;
+            if err.is_none() && done < max {
+                let (n, e) = self.reap_messages(writer, max - done);
+                done += n;
+                err = e;
+            }
+            if done > 0 {
+                return Ok(done);
+            }
+            if let Some(e) = err {
+                return Err(e);
+            }
+            if self.is_dead() {
+                return Err(EBADF);
+            }
+            if !wait {
+                return Err(EAGAIN);
+            }
+            self.wait
+                .wait_until(|| self.ready() > 0 || self.is_dead())?;
+        }
+    }
+
+    /// Stores up to `max` replies of completed messages with `writer`: how many, and the error
+    /// that stopped it early, if any. A reply that could not be stored stays queued.
+    fn reap_messages(&self, writer: &mut UserSliceWriter, max: usize) -> (usize, Option<Error>) {
         let mut done = 0;
         let mut batch = [ptr::null_mut(); REAP_BATCH];
+        let mut out = [sysmsg_reply::default(); REAP_BATCH];
         while done < max {
             let want = (max - done).min(REAP_BATCH);
             let n = self.replies.pop_batch(&mut batch[..want]);
             if n == 0 {
-                if done > 0 {
-                    break;
-                }
-                if self.is_dead() {
-                    return Err(EBADF);
-                }
-                if !wait {
-                    return Err(EAGAIN);
-                }
-                self.wait
-                    .wait_until(|| self.replies.ready() > 0 || self.is_dead())?;
-                continue;
+                break;
             }
-            for i in 0..n {
+            for (reply, &m) in out.iter_mut().zip(&batch[..n]) {
                 // SAFETY: popped messages are live and owned by us.
-                let reply: sysmsg_reply = phases::writeback(unsafe { &*batch[i] });
-                if let Err(e) = writer.write(&reply) {
-                    // SAFETY: `batch[i..n]` were popped from this queue and not delivered.
-                    unsafe { self.replies.unpop(&batch[i..n]) };
-                    return if done == 0 { Err(e) } else { Ok(done) };
-                }
+                *reply = phases::writeback(unsafe { &*m });
+            }
+            let (stored, err) = write_replies(writer, &out[..n]);
+            if stored < n {
+                // SAFETY: `batch[stored..n]` were popped from this queue and not delivered.
+                unsafe { self.replies.unpop(&batch[stored..n]) };
+            }
+            for &m in &batch[..stored] {
                 // SAFETY: popped and delivered: ours to free.
-                unsafe { MsgPtr::from_raw(batch[i]) }.free();
-                self.stats.reaped.fetch_add(1, Ordering::Relaxed);
-                done += 1;
+                unsafe { MsgPtr::from_raw(m) }.free_keep_slot();
+            }
+            self.release_slots(stored as u32);
+            self.stats
+                .reaped
+                .fetch_add(stored as u64, Ordering::Relaxed);
+            done += stored;
+            if err.is_some() {
+                return (done, err);
             }
         }
-        Ok(done)
+        (done, None)
     }
 
     /// `poll`: registers with the wait queues that change the mask (replies of this session,
@@ -344,7 +514,7 @@ impl Session {
             return kernel::bindings::POLLHUP | kernel::bindings::POLLERR;
         }
         let mut mask = 0;
-        if self.replies.ready() > 0 {
+        if self.ready() > 0 {
             mask |= POLLIN;
         }
         if self.process.may_take() {
@@ -357,7 +527,7 @@ impl Session {
     pub(crate) fn counters(&self) -> (u32, u32, u64, u64) {
         (
             self.inflight.load(Ordering::Relaxed),
-            self.replies.ready(),
+            self.ready(),
             self.stats.submitted.load(Ordering::Relaxed),
             self.stats.reaped.load(Ordering::Relaxed),
         )
@@ -462,6 +632,8 @@ impl Session {
             }
             glue::cond_resched();
         }
+        // Inline replies: dropped here, or by a reaper still holding the ring (see `inline`).
+        self.release_slots(self.inline.close());
         self.mm.release();
         true
     }
@@ -614,16 +786,16 @@ mod tests {
         }
         assert_eq!(s.reserve_slot(), Err(EAGAIN));
         assert_eq!(s.poll_mask() & POLLOUT, 0);
-        s.release_slot();
+        s.release_slots(1);
         assert_eq!(s.reserve_slot(), Err(EAGAIN));
         let mark = crate::limits::low_water_mark(limit, crate::limits::LOW_WATER.get() as u32);
         for _ in mark..limit - 1 {
-            s.release_slot();
+            s.release_slots(1);
         }
         assert_eq!(s.poll_mask() & POLLOUT, POLLOUT);
         s.reserve_slot()?;
         for _ in 0..=mark {
-            s.release_slot();
+            s.release_slots(1);
         }
         assert_eq!(s.counters().0, 0);
         Ok(())

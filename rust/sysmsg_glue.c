@@ -241,6 +241,13 @@ void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events)
 	wake_up_poll(wq, events);
 }
 
+/* wake_up_poll() if wq_has_sleeper(): for lock-free producers. */
+void sysmsg_wq_wake_sleepers(struct wait_queue_head *wq, __poll_t events)
+{
+	if (wq_has_sleeper(wq))
+		wake_up_poll(wq, events);
+}
+
 /* Starts @timer (set up by hrtimer_setup) at @ns, absolute or relative. */
 void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs)
 {

@@ -28,6 +28,7 @@ void sysmsg_mm_drop(struct mm_struct *mm);
 unsigned long sysmsg_wq_lock(struct wait_queue_head *wq);
 void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags, __poll_t events);
 void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events);
+void sysmsg_wq_wake_sleepers(struct wait_queue_head *wq, __poll_t events);
 void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs);
 bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 bool sysmsg_access_ok(unsigned long addr, unsigned long len);

@@ -14,6 +14,7 @@ mod dispatch;
 mod file;
 mod glue;
 mod hysteresis;
+mod inline;
 mod irqlock;
 mod limits;
 mod message;

@@ -69,6 +69,14 @@ impl WaitHead {
         unsafe { glue::sysmsg_wq_wake(self.raw(), events) }
     }
 
+    /// Wakes every waiter with the poll `events` as key, if there is one: for a producer that
+    /// changed the condition without the queue's lock (with a full barrier before looking, so a
+    /// waiter that queued itself and then tested the condition cannot be missed).
+    pub(crate) fn wake_sleepers(&self, events: u32) {
+        // SAFETY: the head is initialised.
+        unsafe { glue::sysmsg_wq_wake_sleepers(self.raw(), events) }
+    }
+
     /// Sleeps (interruptibly) until `cond` returns `true` (tested after queueing, so a wake-up
     /// that changes it cannot be missed); a signal ends the wait early with `ERESTARTSYS`.
     pub(crate) fn wait_until(&self, mut cond: impl FnMut() -> bool) -> Result {
