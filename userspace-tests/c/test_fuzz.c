@@ -770,6 +770,7 @@ static void check_beyond(const char *call, unsigned char *buf, size_t avail, siz
 #define SUBMIT_FLAGS (SYSMSG_SUBMIT_WAIT | SYSMSG_SUBMIT_REAP | SYSMSG_SUBMIT_REAP_WAIT)
 #define SUBMIT_REAP_FLAGS (SYSMSG_SUBMIT_REAP | SYSMSG_SUBMIT_REAP_WAIT)
 #define REAPED_UNWRITTEN 0xdeadbeefU
+static const unsigned char zero_reply[sizeof(struct sysmsg_reply)];
 
 /*
  * SYSMSG_IOC_SUBMIT, a third of the time with SYSMSG_SUBMIT_REAP(_WAIT):
@@ -779,7 +780,8 @@ static void check_beyond(const char *call, unsigned char *buf, size_t avail, siz
  * unwritable first element of replies: EFAULT with nothing accepted (count 0
  * included); the reap part runs whatever the submit part refused, so
  * reaped is honoured (and written back) also when the call fails, and
- * never claims more than reap_max or than the buffer holds.
+ * never claims more than reap_max or than the buffer holds. The first
+ * slot of replies may hold the probe's zeros when nothing was reaped.
  */
 static void do_submit_ioctl(struct fz *t)
 {
@@ -912,9 +914,18 @@ static void do_submit_ioctl(struct fz *t)
 			else
 				reaped = out.reaped;
 		}
-		/* Replies stored beyond reaped (all, if it is not believable) are found here. */
 		note_replies(buf, reaped);
-		check_beyond("SUBMIT+REAP", buf, avail, fill, reaped);
+		/*
+		 * Replies stored beyond reaped (all, if it is not believable)
+		 * are found here. The first slot is probe-written before
+		 * anything is submitted: with nothing reaped, a zeroed first
+		 * slot is that probe, not a reply (tag 0 is never one of ours).
+		 */
+		if (plain && rw && !reaped && !memcmp(buf, zero_reply, sizeof(zero_reply)))
+			check_beyond("SUBMIT+REAP", buf + sizeof(zero_reply), avail - sizeof(zero_reply),
+				     fill - sizeof(zero_reply), 0);
+		else
+			check_beyond("SUBMIT+REAP", buf, avail, fill, reaped);
 	}
 	if (ret < 0 && e == EAGAIN && chance(t, 20)) {
 		struct sysmsg_cancel c = { .flags = SYSMSG_CANCEL_ALL };
