@@ -135,7 +135,7 @@ static long long per_process_limits;
 
 static atomic_llong accepted_total, replies_total, unique_replies, duplicate_replies,
 	unknown_replies, opcode_mismatches, ecanceled_replies, cancelled_total, data_inflight,
-	errno_violations, abi_violations;
+	errno_violations, abi_violations, submit_reap_calls, submit_reaped;
 
 /* The first violations, for diag lines. */
 #define MAX_NOTES 16
@@ -849,6 +849,8 @@ static void do_submit_ioctl(struct fz *t)
 	sp = arg_ptr(t, sizeof(sub), &good_sp);
 	if (good_sp)
 		memcpy(sp, &sub, sizeof(sub));
+	if (reap)
+		atomic_fetch_add(&submit_reap_calls, 1);
 	errno = 0;
 	ret = ioctl(pick_dev(t), SYSMSG_IOC_SUBMIT, sp);
 	e = errno;
@@ -915,6 +917,7 @@ static void do_submit_ioctl(struct fz *t)
 				reaped = out.reaped;
 		}
 		note_replies(buf, reaped);
+		atomic_fetch_add(&submit_reaped, reaped);
 		/*
 		 * Replies stored beyond reaped (all, if it is not believable)
 		 * are found here. The first slot is probe-written before
@@ -1704,6 +1707,9 @@ int main(int argc, char **argv)
 	tap_ok(calls > 0 && atomic_load(&accepted_total) > 0,
 	       "%d threads made %ld calls in %ld s; %lld messages accepted", nthreads, calls, seconds,
 	       (long long)atomic_load(&accepted_total));
+	tap_ok(atomic_load(&submit_reaped) > 0,
+	       "%lld SUBMITs with a REAP flag stored %lld replies", (long long)atomic_load(&submit_reap_calls),
+	       (long long)atomic_load(&submit_reaped));
 	tap_ok(!atomic_load(&errno_violations), "every failing call failed with an errno documented for it (%lld not)",
 	       (long long)atomic_load(&errno_violations));
 	tap_ok(!atomic_load(&abi_violations),
@@ -1721,12 +1727,13 @@ int main(int argc, char **argv)
 	       (long long)atomic_load(&ecanceled_replies), (long long)atomic_load(&cancelled_total));
 	tap_ok(v == base, "kernel.sysmsg.nr_inflight back to its baseline after close (%lld, baseline %lld)",
 	       v, base);
-	diag("fuzz: seed=%llu seconds=%ld calls=%ld accepted=%lld replies=%lld errno_violations=%lld duplicate_replies=%lld missing_replies=%ld unknown_replies=%lld abi_violations=%lld cancelled=%lld threads=%d",
+	diag("fuzz: seed=%llu seconds=%ld calls=%ld accepted=%lld replies=%lld errno_violations=%lld duplicate_replies=%lld missing_replies=%ld unknown_replies=%lld abi_violations=%lld cancelled=%lld threads=%d submit_reap_calls=%lld submit_reaped=%lld",
 	     (unsigned long long)seed, seconds, calls, (long long)atomic_load(&accepted_total),
 	     (long long)atomic_load(&replies_total), (long long)atomic_load(&errno_violations),
 	     (long long)atomic_load(&duplicate_replies), missing,
 	     (long long)atomic_load(&unknown_replies), (long long)atomic_load(&abi_violations),
-	     (long long)atomic_load(&cancelled_total), nthreads);
+	     (long long)atomic_load(&cancelled_total), nthreads,
+	     (long long)atomic_load(&submit_reap_calls), (long long)atomic_load(&submit_reaped));
 	(void)refused_with_reply;
 	return tap_done();
 }
