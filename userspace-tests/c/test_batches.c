@@ -227,7 +227,7 @@ static void test_nonblock(void)
 		memset(&sub, 0, sizeof(sub));
 		sub.msgs = (__u64)(uintptr_t)&m;
 		sub.count = 1;
-		sub.flags = SYSMSG_SUBMIT_REAP_WAIT << 1;
+		sub.flags = 1U << 30;
 		tap_errno(ioctl(devfd, SYSMSG_IOC_SUBMIT, &sub), EINVAL,
 			  "SUBMIT with an unknown flag: EINVAL");
 		sub.flags = 0;

@@ -830,7 +830,11 @@ static void do_submit_ioctl(struct fz *t)
 			memset(buf, 0xff, fill < avail ? fill : avail);
 		sub.reaped = REAPED_UNWRITTEN; /* an out field: any value on the way in */
 	}
-	/* Now and then something invalid: an unknown flag, reap fields without a REAP flag. */
+	/*
+	 * Now and then something invalid: an unknown flag, reap fields without
+	 * a REAP flag. (Bit 3 becomes SYSMSG_SUBMIT_AREA with the shared area;
+	 * the fuzzer maps no area, so that flag is EINVAL all the same.)
+	 */
 	if (chance(t, 3))
 		sub.flags |= 1U << (3 + rnd(t, 29));
 	if (!reap && chance(t, 3)) {

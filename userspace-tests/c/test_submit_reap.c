@@ -134,7 +134,7 @@ static void test_einval(void)
 		int replies, count;
 		const char *what;
 	} cases[] = {
-		{ 1U << 3, 0, 0, 1, "an unknown flag (1 << 3)" },
+		{ 1U << 30, 0, 0, 1, "an unknown flag (1 << 30)" },
 		{ SYSMSG_SUBMIT_REAP | (1U << 31), 4, 1, 1, "REAP with an unknown flag (1 << 31)" },
 		{ 0, 0, 1, 1, "replies set without a REAP flag" },
 		{ 0, 4, 0, 1, "reap_max set without a REAP flag" },
@@ -143,7 +143,7 @@ static void test_einval(void)
 		{ SYSMSG_SUBMIT_REAP_WAIT, 0, 1, 1, "REAP_WAIT with reap_max 0" },
 		{ SYSMSG_SUBMIT_REAP | SYSMSG_SUBMIT_REAP_WAIT, 0, 1, 1, "REAP | REAP_WAIT with reap_max 0" },
 		{ SYSMSG_SUBMIT_REAP, 0, 1, 0, "REAP with reap_max 0 and no message" },
-		{ 1U << 3, 0, 0, 0, "an unknown flag and no message" },
+		{ 1U << 30, 0, 0, 0, "an unknown flag (1 << 30) and no message" },
 	};
 	unsigned int i;
 	int ret, ok;

@@ -469,7 +469,7 @@ fn bad_ioctl_arguments() {
     let submits = [
         // Unknown flags.
         sys::sysmsg_submit {
-            flags: 1 << 3,
+            flags: 1 << 30,
             ..Default::default()
         },
         sys::sysmsg_submit {
