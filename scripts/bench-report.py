@@ -38,17 +38,29 @@ DESCRIPTIONS = [
     (("worker",),
      "Messages that need a kernel worker, in batches: sysmsg messages executed on the module's "
      "bounded workqueue against io_uring requests forced onto its worker pool (io-wq) with "
-     "`IOSQE_ASYNC`. Target: at batch 32, sysmsg ≥ 2× io_uring's `IOSQE_ASYNC` rate."),
+     "`IOSQE_ASYNC`. sysmsg posts a batch and reaps it along two paths: one "
+     "`SYSMSG_IOC_SUBMIT` then `SYSMSG_IOC_REAP`s, or *submit+reap*, one `SYSMSG_IOC_SUBMIT` "
+     "with `SYSMSG_SUBMIT_REAP_WAIT` that also waits for the first replies (the rest by "
+     "`SYSMSG_IOC_REAP`). Target: at batch 32, sysmsg ≥ 2× io_uring's `IOSQE_ASYNC` rate, "
+     "sysmsg's figure being submit+reap (the ABI's one-call path, as io_uring's "
+     "`submit_and_wait`); the detail lists the other path."),
     (("nop", "throughput"),
      "NOP messages per second at batch sizes 1, 8, 32 and 128, a batch posted with one "
      "submitting call and its replies reaped: sysmsg (whose NOP executes inline at submit) "
      "against io_uring's `IORING_OP_NOP`, and against io_uring with `IOSQE_ASYNC`, which sends "
-     "every NOP through io_uring's worker path (io-wq). Target: at batch 32, sysmsg ≥ 1.0× "
-     "io_uring's rate."),
+     "every NOP through io_uring's worker path (io-wq). sysmsg is measured along four paths: "
+     "through the crate, bare ioctls, `write(2)`/`read(2)`, and *submit+reap*: one "
+     "`SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP` that posts the batch and takes its replies "
+     "(a `SYSMSG_IOC_REAP` only for any still missing). Target: at batch 32, sysmsg ≥ 1.0× "
+     "io_uring's rate, sysmsg's figure being submit+reap (the ABI's one-call path, as "
+     "io_uring's `submit_and_wait`); the detail lists the other paths."),
     (("round",),
      "One message there and back: a sysmsg NOP posted and its reply reaped, against a plain "
      "`getppid()` system call (the floor: one kernel entry and exit) and one io_uring NOP "
-     "submitted and waited for. Target: sysmsg's round trip ≤ 3× `getppid()`."),
+     "submitted and waited for. sysmsg goes along the paths of the NOP throughput case, "
+     "*submit+reap* doing it in one `SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP`. Target: "
+     "sysmsg's round trip ≤ 3× `getppid()`, sysmsg's figure being submit+reap (one system call, "
+     "as io_uring's `submit_and_wait(1)`); the detail lists the other paths."),
     (("nop",),
      "NOP messages: sysmsg against io_uring's `IORING_OP_NOP`."),
     (("sleep",),

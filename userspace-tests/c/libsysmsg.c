@@ -531,6 +531,118 @@ int sysmsg_peek(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max)
 	return sysmsg_reap_user(s, r, max, SYSMSG_REAP_NOWAIT);
 }
 
+int sysmsg_submit_reap_fd(int fd, const struct sysmsg_msg *msgs, unsigned int n,
+			  unsigned int flags, struct sysmsg_reply *r, unsigned int max, int *err,
+			  unsigned int *reaped)
+{
+	struct sysmsg_submit sub;
+	int ret, e;
+
+	memset(&sub, 0, sizeof(sub));
+	sub.msgs = (__u64)(uintptr_t)msgs;
+	sub.count = n;
+	sub.flags = flags;
+	sub.replies = (__u64)(uintptr_t)r;
+	sub.reap_max = max;
+	ret = ioctl(fd, SYSMSG_IOC_SUBMIT, &sub);
+	e = ret < 0 ? errno : 0;
+	/*
+	 * The kernel writes the structure back also when none was accepted;
+	 * when it refused the call itself, reaped is still 0 from here.
+	 */
+	if (reaped)
+		*reaped = sub.reaped <= max ? sub.reaped : 0;
+	if (err)
+		*err = ret < 0 ? e : (ret < (int)n ? sub.error : 0);
+	return ret < 0 ? -e : ret;
+}
+
+int sysmsg_submit_reap(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned int n,
+		       struct sysmsg_reply *r, unsigned int max, unsigned int flags, int *err,
+		       unsigned int *nr)
+{
+	const unsigned int reap_flags = SYSMSG_SUBMIT_REAP | SYSMSG_SUBMIT_REAP_WAIT;
+	unsigned int got, done = 0, k = 0, kept;
+	int wait = !!(flags & SYSMSG_SUBMIT_REAP_WAIT), e = 0, ret = 0;
+
+	if (err)
+		*err = 0;
+	if (nr)
+		*nr = 0;
+	if (!max || !(flags & reap_flags) || (flags & ~reap_flags)) {
+		if (err)
+			*err = EINVAL;
+		return -EINVAL;
+	}
+	/* The ioctl's return value is an int: keep counts representable. */
+	if (n > INT_MAX)
+		n = INT_MAX;
+
+	/* Replies the library holds come first; then it does not wait. */
+	got = sysmsg_backlog_take(s, r, max);
+	if (got)
+		wait = 0;
+	if (got == max) {
+		/* No room left: only submit. */
+		ret = sysmsg_submit_msgs(s, msgs, n, err);
+		if (nr)
+			*nr = got;
+		return ret;
+	}
+
+	if (sysmsg_may_submit(s)) {
+		ret = sysmsg_submit_reap_fd(s->fd, msgs, n,
+					    wait ? SYSMSG_SUBMIT_REAP_WAIT : SYSMSG_SUBMIT_REAP,
+					    r + got, max - got, &e, &k);
+		if (ret > 0) {
+			done = ret;
+			s->submitted += ret;
+			s->async_ops += ret;
+		}
+		s->reaped += k;
+		kept = sysmsg_drop_lib(s, r + got, k);
+		got += kept;
+		if (ret < 0 && !n) {
+			/* The call itself was refused (EINVAL, EFAULT): nothing done. */
+			s->submit_error = e;
+			if (err)
+				*err = e;
+			if (nr)
+				*nr = got;
+			return -e;
+		}
+		if (done < n && e == EAGAIN && !(s->flags & SYSMSG_LIB_NO_FALLBACK)) {
+			sysmsg_enter_fallback(s);
+			done += sysmsg_perform_msgs(s, msgs + done, n - done, &e);
+		}
+		/* The fallback's replies, as far as there is room. */
+		got += sysmsg_backlog_take(s, r + got, max - got);
+		/*
+		 * Everything the kernel stored was a library reply: wait again,
+		 * as the caller asked to (but not after a refusal, or after a
+		 * signal or a fault ended the reap part: then k is 0).
+		 */
+		if (!got && k && wait && done == n) {
+			ret = sysmsg_reap_user(s, r, max, 0);
+			if (ret > 0)
+				got = ret;
+		}
+	} else {
+		/* Fallback mode: perform them here, then take what is ready. */
+		done = sysmsg_perform_msgs(s, msgs, n, &e);
+		ret = sysmsg_reap_user(s, r + got, max - got,
+				       !got && wait && done == n ? 0 : SYSMSG_REAP_NOWAIT);
+		if (ret > 0)
+			got += ret;
+	}
+	s->submit_error = done < n ? e : 0;
+	if (err)
+		*err = s->submit_error;
+	if (nr)
+		*nr = got;
+	return done ? (int)done : (done < n ? -e : 0);
+}
+
 /*
  * Submits @m under a library tag and waits for its reply. Returns the reply's
  * result, or -errno if the message was refused or could not be waited for.

@@ -5,7 +5,8 @@
  * A struct sysmsg is an open device plus a local batch of messages: take
  * free slots with sysmsg_get_msg(), fill them with the sysmsg_prep_*()
  * helpers, hand the batch to the kernel with sysmsg_submit() and collect one
- * reply per accepted message with sysmsg_wait() or sysmsg_peek(). The
+ * reply per accepted message with sysmsg_wait() or sysmsg_peek(), or do
+ * both in one system call with sysmsg_submit_reap(). The
  * sysmsg_*_sync() helpers do one operation synchronously, like the system
  * call of the same name.
  *
@@ -238,6 +239,54 @@ int sysmsg_wait(struct sysmsg *s, struct sysmsg_reply *r, unsigned int max);
  */
 int sysmsg_reap_fd(int fd, struct sysmsg_reply *r, unsigned int max, unsigned int flags,
 		   unsigned int *count);
+
+/*
+ * sysmsg_submit_reap - submit @n messages of the caller's array @msgs (0 is
+ * allowed: then it only reaps) and store up to @max (>= 1) replies in @r, in
+ * one SYSMSG_IOC_SUBMIT with SYSMSG_SUBMIT_REAP: one system call per batch,
+ * as io_uring_submit_and_wait() (the module must report
+ * SYSMSG_FEATURE_SUBMIT_REAP; an older one refuses the call with EINVAL).
+ * @flags: SYSMSG_SUBMIT_REAP: take only the replies that are ready, never
+ *         wait; SYSMSG_SUBMIT_REAP_WAIT: wait (interruptibly) until at least
+ *         one reply is stored, unless a message was refused or a reply was
+ *         ready already; anything else: -EINVAL (nothing is done).
+ * @err:   as for sysmsg_submit_msgs().
+ * @nr:    if not NULL, *@nr is set to the number of replies stored in @r,
+ *         also when the call fails (the reap part runs whatever the submit
+ *         part refused).
+ * Replies held in the backlog come first (then it does not wait); replies
+ * with the library's tags are dropped as sysmsg_wait() drops them. The
+ * submit part behaves as sysmsg_submit_msgs(), the fallback included: in
+ * fallback mode, or for the messages the kernel refuses with EAGAIN, the
+ * messages are performed synchronously and their replies are handed out
+ * here as far as @max allows (the rest stay in the backlog). A signal while
+ * it waits, or a fault storing a reply, only ends the reap part early: the
+ * replies not stored stay queued for the next reaping call, and the caller
+ * sees *@nr = 0 (with REAP_WAIT it cannot tell a signal from an empty
+ * queue). With REAP_WAIT and nothing in flight it waits as sysmsg_wait()
+ * does: until a signal.
+ * Returns the number accepted (0 when @n is 0), or -errno if none of @n > 0
+ * was accepted, or the call itself was refused: -EINVAL (flags, @max 0),
+ * -EFAULT (@r cannot be written: then nothing was submitted).
+ */
+int sysmsg_submit_reap(struct sysmsg *s, const struct sysmsg_msg *msgs, unsigned int n,
+		       struct sysmsg_reply *r, unsigned int max, unsigned int flags, int *err,
+		       unsigned int *nr);
+
+/*
+ * One SYSMSG_IOC_SUBMIT on a raw descriptor with the reap fields (no
+ * backlog, no library tags filtered, no fallback): @n messages of @msgs, up
+ * to @max replies into @r, @flags as they are (SYSMSG_SUBMIT_REAP,
+ * SYSMSG_SUBMIT_REAP_WAIT, SYSMSG_SUBMIT_WAIT; any value is passed on, so
+ * that tests can send invalid ones). Returns the number accepted, or -errno
+ * as the ioctl fails; *@err (if not NULL) is the ABI's error field (0 if all
+ * were accepted; the errno when the call failed) and *@reaped (if not NULL)
+ * the replies stored in @r, which is set also when the call fails: the
+ * reap part runs whatever the submit part refused.
+ */
+int sysmsg_submit_reap_fd(int fd, const struct sysmsg_msg *msgs, unsigned int n,
+			  unsigned int flags, struct sysmsg_reply *r, unsigned int max, int *err,
+			  unsigned int *reaped);
 
 /*
  * sysmsg_peek - as sysmsg_wait() but never waits (SYSMSG_REAP_NOWAIT).

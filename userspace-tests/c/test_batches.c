@@ -227,13 +227,14 @@ static void test_nonblock(void)
 		memset(&sub, 0, sizeof(sub));
 		sub.msgs = (__u64)(uintptr_t)&m;
 		sub.count = 1;
-		sub.flags = SYSMSG_SUBMIT_WAIT << 1;
+		sub.flags = 1U << 30;
 		tap_errno(ioctl(devfd, SYSMSG_IOC_SUBMIT, &sub), EINVAL,
 			  "SUBMIT with an unknown flag: EINVAL");
 		sub.flags = 0;
-		sub.reserved[0] = 1;
+		sub.replies = (__u64)(uintptr_t)r;
 		tap_errno(ioctl(devfd, SYSMSG_IOC_SUBMIT, &sub), EINVAL,
-			  "SUBMIT with reserved[0] != 0: EINVAL");
+			  "SUBMIT with replies != 0 but no REAP flag: EINVAL");
+		sub.replies = 0;
 		tap_ok(no_reply_for(devfd, 0), "the refused SUBMITs submitted nothing");
 	}
 }

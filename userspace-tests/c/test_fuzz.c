@@ -6,8 +6,12 @@
  * and each loops over random calls:
  *  - batches of 0..64 random messages through write(2) and
  *    SYSMSG_IOC_SUBMIT (SYSMSG_SUBMIT_WAIT only for batches of <= 4 while
- *    few messages are in flight): opcodes 0..10 and 255, flags and reserved
- *    fields sometimes non-zero, fields an opcode does not use sometimes set;
+ *    few messages are in flight; a third of them with SYSMSG_SUBMIT_REAP,
+ *    SYSMSG_SUBMIT_REAP_WAIT or both, a random reap_max and a reply buffer
+ *    like a reap's, sometimes with no message at all; now and then an
+ *    unknown flag, or replies/reap_max set without a REAP flag): opcodes
+ *    0..10 and 255, flags and reserved fields sometimes non-zero, fields an
+ *    opcode does not use sometimes set;
  *    fds from a pool (both ends of pipes, a socket pair, an eventfd,
  *    /dev/null, a regular file in /tmp, /tmp itself, the sysmsg files, a
  *    closed number, -1, huge); addresses from a pool (the thread's own 1 MiB
@@ -36,11 +40,15 @@
  *
  * Checked: every failing call's errno is one README.md documents for that
  * call (and the exact one where the ABI leaves no choice: ENOTTY for an
- * unknown ioctl, EINVAL for a write length that is not a multiple of 64,
- * ENOENT for cancelling a tag never submitted, ESPIPE for lseek); return
- * values agree with the ABI (byte counts, accepted/error/count written
- * back, no reply stored beyond what a reap reports or by a reap that
- * failed); every accepted message gets exactly one reply, with its opcode
+ * unknown ioctl, EINVAL for a write length that is not a multiple of 64 and
+ * for the SUBMIT flag and reap_max rules, EFAULT for a SUBMIT with a REAP
+ * flag whose first reply slot cannot be written, ENOENT for cancelling a
+ * tag never submitted, ESPIPE for lseek); return values agree with the ABI
+ * (byte counts, accepted/error/count/reaped written back, no reply stored
+ * beyond what a reap or a SUBMIT with a REAP flag reports, also when that
+ * SUBMIT failed in its submit part: its reap part still ran, and the
+ * replies it reports are counted like any reap's); every accepted message
+ * gets exactly one reply, with its opcode
  * (tags are unique: (thread + 1) << 48 | counter, recorded before the
  * submit in a table the reapers share); no reply for a tag never accepted;
  * the replies with -ECANCELED are exactly as many as SYSMSG_IOC_CANCEL said
@@ -127,7 +135,7 @@ static long long per_process_limits;
 
 static atomic_llong accepted_total, replies_total, unique_replies, duplicate_replies,
 	unknown_replies, opcode_mismatches, ecanceled_replies, cancelled_total, data_inflight,
-	errno_violations, abi_violations;
+	errno_violations, abi_violations, submit_reap_calls, submit_reaped;
 
 /* The first violations, for diag lines. */
 #define MAX_NOTES 16
@@ -706,89 +714,6 @@ static void do_submit_write(struct fz *t)
 	}
 }
 
-static void do_submit_ioctl(struct fz *t)
-{
-	struct sysmsg_msg m[64];
-	struct sysmsg_submit sub, out;
-	unsigned char *sp;
-	int n = chance(t, 2) ? 0 : 1 + rnd(t, 64), good_msgs, good_sp, i, ret, e, accepted = 0;
-	int wait = 0, plain = 1;
-	const int *set;
-
-	for (i = 0; i < n; i++)
-		gen_msg(t, &m[i]);
-	if (!prepare(t, m, n))
-		return;
-	memset(&sub, 0, sizeof(sub));
-	sub.msgs = place_msgs(t, m, n, &good_msgs);
-	sub.count = n;
-	if (chance(t, 5))
-		sub.count = n + 1 + rnd(t, 4);
-	else if (chance(t, 2))
-		sub.count = UINT_MAX - rnd(t, 2);
-	if (n <= 4 && sub.count == (unsigned int)n && outstanding() < 1000 && chance(t, 30)) {
-		sub.flags = SYSMSG_SUBMIT_WAIT;
-		wait = 1;
-	} else if (chance(t, 3)) {
-		sub.flags = (__u32)r64(t) & ~SYSMSG_SUBMIT_WAIT;
-		sub.flags |= sub.flags ? 0 : 2;
-		plain = 0;
-	}
-	if (chance(t, 3)) {
-		sub.reserved[rnd(t, 2)] = r64(t) | 1;
-		plain = 0;
-	}
-	sub.accepted = 0xdeadbeef;
-	sub.error = -12345;
-	sp = arg_ptr(t, sizeof(sub), &good_sp);
-	if (good_sp)
-		memcpy(sp, &sub, sizeof(sub));
-	errno = 0;
-	ret = ioctl(pick_dev(t), SYSMSG_IOC_SUBMIT, sp);
-	e = errno;
-	if (good_sp)
-		memcpy(&out, sp, sizeof(out));
-	set = wait ? E_SUBMIT_WAIT : E_SUBMIT;
-	if (ret >= 0) {
-		accepted = ret;
-		if ((unsigned int)ret > sub.count || ret > n || (good_sp && out.accepted != (unsigned int)ret))
-			note(&abi_violations, "SUBMIT of %u (%d there) returned %d, accepted %u", sub.count, n,
-			     ret, good_sp ? out.accepted : 0);
-		if (good_sp && (unsigned int)ret < sub.count && !errno_in(out.error, set))
-			note(&errno_violations, "SUBMIT: %d of %u accepted, error %d (%s): not a documented errno",
-			     ret, sub.count, out.error, ename(out.error));
-		if (good_sp && (unsigned int)ret == sub.count && out.error)
-			note(&abi_violations, "SUBMIT: all %u accepted but error = %d", sub.count, out.error);
-		if (!good_msgs && ret > 0)
-			note(&abi_violations, "SUBMIT from a bad message array accepted %d", ret);
-		if (good_sp && !plain)
-			note(&abi_violations, "SUBMIT with flags %#x, reserved %#llx/%#llx returned %d, not EINVAL",
-			     sub.flags, (unsigned long long)sub.reserved[0],
-			     (unsigned long long)sub.reserved[1], ret);
-		if (accepted > n)
-			accepted = n;
-	} else {
-		CHECK_ERRNO(e, set, "SUBMIT of %u (flags %#x)", sub.count, sub.flags);
-		if (good_sp && !plain && e != EINVAL)
-			note(&errno_violations, "SUBMIT with flags %#x, reserved %#llx/%#llx failed with %s, not EINVAL",
-			     sub.flags, (unsigned long long)sub.reserved[0],
-			     (unsigned long long)sub.reserved[1], ename(e));
-		/* Written back also on failure, once the arguments were accepted. */
-		if (good_sp && plain && e != ENOMEM &&
-		    (out.accepted != 0 || out.error != e))
-			note(&abi_violations, "SUBMIT failed with %s but wrote back accepted %u, error %d",
-			     ename(e), out.accepted, out.error);
-	}
-	settle(t, m, n, accepted);
-	if (ret < 0 && e == EAGAIN && chance(t, 20)) {
-		struct sysmsg_cancel c = { .flags = SYSMSG_CANCEL_ALL };
-		int r = ioctl(devA, SYSMSG_IOC_CANCEL, &c);
-
-		if (r > 0)
-			atomic_fetch_add(&cancelled_total, r);
-	}
-}
-
 /*
  * A reply buffer: in the reply area (its end runs into the guard page), or
  * bad. *@avail is how many bytes of it are writable memory (0 if bad).
@@ -839,6 +764,183 @@ static void check_beyond(const char *call, unsigned char *buf, size_t avail, siz
 	}
 	if (extra)
 		note(&abi_violations, "%s stored %d replies beyond the %d it reported", call, extra, n);
+}
+
+/* The valid SYSMSG_IOC_SUBMIT flags. */
+#define SUBMIT_FLAGS (SYSMSG_SUBMIT_WAIT | SYSMSG_SUBMIT_REAP | SYSMSG_SUBMIT_REAP_WAIT)
+#define SUBMIT_REAP_FLAGS (SYSMSG_SUBMIT_REAP | SYSMSG_SUBMIT_REAP_WAIT)
+#define REAPED_UNWRITTEN 0xdeadbeefU
+static const unsigned char zero_reply[sizeof(struct sysmsg_reply)];
+
+/*
+ * SYSMSG_IOC_SUBMIT, a third of the time with SYSMSG_SUBMIT_REAP(_WAIT):
+ * then the call also stores up to reap_max replies (reaped), which count
+ * like the replies of any reap. The rules checked: unknown flags, replies or
+ * reap_max set without a REAP flag, reap_max 0 with one: EINVAL; an
+ * unwritable first element of replies: EFAULT with nothing accepted (count 0
+ * included); the reap part runs whatever the submit part refused, so
+ * reaped is honoured (and written back) also when the call fails, and
+ * never claims more than reap_max or than the buffer holds. The first
+ * slot of replies may hold the probe's zeros when nothing was reaped.
+ */
+static void do_submit_ioctl(struct fz *t)
+{
+	struct sysmsg_msg m[64];
+	struct sysmsg_submit sub, out;
+	unsigned char *sp, *buf = NULL;
+	int reap = chance(t, 33);
+	int n = chance(t, reap ? 10 : 2) ? 0 : 1 + rnd(t, 64), good_msgs, good_sp, i, ret, e;
+	int accepted = 0, wait = 0, plain, reaped = 0, rw, ru;
+	size_t avail = 0, fill = 0;
+	unsigned long r;
+	const int *set;
+
+	for (i = 0; i < n; i++)
+		gen_msg(t, &m[i]);
+	if (!prepare(t, m, n))
+		return;
+	memset(&sub, 0, sizeof(sub));
+	sub.msgs = place_msgs(t, m, n, &good_msgs);
+	sub.count = n;
+	if (chance(t, 5))
+		sub.count = n + 1 + rnd(t, 4);
+	else if (chance(t, 2))
+		sub.count = UINT_MAX - rnd(t, 2);
+	if (n <= 4 && sub.count == (unsigned int)n && outstanding() < 1000 && chance(t, 30)) {
+		sub.flags = SYSMSG_SUBMIT_WAIT;
+		wait = 1;
+	}
+	if (reap) {
+		r = rnd(t, 100);
+		/* REAP_WAIT blocks until a reply or a signal (SIGUSR1 comes every 20 ms). */
+		sub.flags |= r < 60 ? SYSMSG_SUBMIT_REAP : r < 90 ? SYSMSG_SUBMIT_REAP_WAIT : SUBMIT_REAP_FLAGS;
+		r = rnd(t, 100);
+		if (r < 3)
+			sub.reap_max = 0;
+		else if (r < 80)
+			sub.reap_max = 1 + rnd(t, 64);
+		else if (r < 95)
+			sub.reap_max = 65 + rnd(t, REPLY_AREA / sizeof(struct sysmsg_reply));
+		else
+			sub.reap_max = UINT_MAX - rnd(t, 2);
+		fill = (size_t)sub.reap_max * sizeof(struct sysmsg_reply);
+		buf = reply_buf(t, fill, &avail);
+		sub.replies = (uintptr_t)buf;
+		if (avail)
+			memset(buf, 0xff, fill < avail ? fill : avail);
+		sub.reaped = REAPED_UNWRITTEN; /* an out field: any value on the way in */
+	}
+	/*
+	 * Now and then something invalid: an unknown flag, reap fields without
+	 * a REAP flag. (Bit 3 becomes SYSMSG_SUBMIT_AREA with the shared area;
+	 * the fuzzer maps no area, so that flag is EINVAL all the same.)
+	 */
+	if (chance(t, 3))
+		sub.flags |= 1U << (3 + rnd(t, 29));
+	if (!reap && chance(t, 3)) {
+		if (chance(t, 50))
+			sub.replies = chance(t, 50) ? (uintptr_t)t->replies : r64(t) | 1;
+		else
+			sub.reap_max = 1 + rnd(t, 64);
+	}
+	plain = !(sub.flags & ~SUBMIT_FLAGS) &&
+		(reap ? sub.reap_max >= 1 : !sub.replies && !sub.reap_max);
+	/* The first element of replies is writable (rw), or none of it is (ru). */
+	rw = reap && avail >= sizeof(struct sysmsg_reply);
+	ru = reap && !avail;
+	sub.accepted = 0xdeadbeef;
+	sub.error = -12345;
+	sp = arg_ptr(t, sizeof(sub), &good_sp);
+	if (good_sp)
+		memcpy(sp, &sub, sizeof(sub));
+	if (reap)
+		atomic_fetch_add(&submit_reap_calls, 1);
+	errno = 0;
+	ret = ioctl(pick_dev(t), SYSMSG_IOC_SUBMIT, sp);
+	e = errno;
+	if (good_sp)
+		memcpy(&out, sp, sizeof(out));
+	set = wait ? E_SUBMIT_WAIT : E_SUBMIT;
+	if (ret >= 0) {
+		accepted = ret;
+		if ((unsigned int)ret > sub.count || ret > n || (good_sp && out.accepted != (unsigned int)ret))
+			note(&abi_violations, "SUBMIT of %u (%d there) returned %d, accepted %u", sub.count, n,
+			     ret, good_sp ? out.accepted : 0);
+		if (good_sp && (unsigned int)ret < sub.count && !errno_in(out.error, set))
+			note(&errno_violations, "SUBMIT: %d of %u accepted, error %d (%s): not a documented errno",
+			     ret, sub.count, out.error, ename(out.error));
+		if (good_sp && (unsigned int)ret == sub.count && out.error)
+			note(&abi_violations, "SUBMIT: all %u accepted but error = %d", sub.count, out.error);
+		if (!good_msgs && ret > 0)
+			note(&abi_violations, "SUBMIT from a bad message array accepted %d", ret);
+		if (good_sp && !plain)
+			note(&abi_violations, "SUBMIT with flags %#x, replies %#llx, reap_max %u returned %d, not EINVAL",
+			     sub.flags, (unsigned long long)sub.replies, sub.reap_max, ret);
+		if (good_sp && plain && ru)
+			note(&abi_violations, "SUBMIT with flags %#x and an unwritable replies array %#llx returned %d, not EFAULT",
+			     sub.flags, (unsigned long long)sub.replies, ret);
+		if (good_sp && plain && rw && out.reaped == REAPED_UNWRITTEN)
+			note(&abi_violations, "SUBMIT with flags %#x returned %d but did not write back reaped",
+			     sub.flags, ret);
+		if (accepted > n)
+			accepted = n;
+	} else {
+		CHECK_ERRNO(e, set, "SUBMIT of %u (flags %#x)", sub.count, sub.flags);
+		if (good_sp && !plain && e != EINVAL)
+			note(&errno_violations, "SUBMIT with flags %#x, replies %#llx, reap_max %u failed with %s, not EINVAL",
+			     sub.flags, (unsigned long long)sub.replies, sub.reap_max, ename(e));
+		if (good_sp && plain && ru && e != EFAULT)
+			note(&errno_violations, "SUBMIT with flags %#x and an unwritable replies array %#llx failed with %s, not EFAULT",
+			     sub.flags, (unsigned long long)sub.replies, ename(e));
+		/*
+		 * Written back also on failure, once the arguments were accepted
+		 * (not after the replies probe: its EFAULT comes before anything).
+		 */
+		if (good_sp && plain && e != ENOMEM && (!reap || rw) &&
+		    (out.accepted != 0 || out.error != e || (reap && out.reaped == REAPED_UNWRITTEN)))
+			note(&abi_violations, "SUBMIT (flags %#x) failed with %s but wrote back accepted %u, error %d, reaped %u",
+			     sub.flags, ename(e), out.accepted, out.error, reap ? out.reaped : 0);
+	}
+	settle(t, m, n, accepted);
+	if (reap && avail) {
+		/*
+		 * The replies the reap part stored: with a valid argument they
+		 * are the caller's, whether the call returned >= 0 or failed in
+		 * its submit part; a failure before the reap part (EINVAL,
+		 * EFAULT of the probe) must have stored none.
+		 */
+		if (good_sp && out.reaped != REAPED_UNWRITTEN) {
+			if (out.reaped > sub.reap_max ||
+			    (size_t)out.reaped * sizeof(struct sysmsg_reply) > avail)
+				note(&abi_violations, "SUBMIT+REAP of max %u (%zu bytes writable) reported reaped %u",
+				     sub.reap_max, avail, out.reaped);
+			else if (!plain && out.reaped)
+				note(&abi_violations, "SUBMIT with flags %#x, reap_max %u (%s) reported reaped %u",
+				     sub.flags, sub.reap_max, ret < 0 ? ename(e) : "not refused", out.reaped);
+			else
+				reaped = out.reaped;
+		}
+		note_replies(buf, reaped);
+		atomic_fetch_add(&submit_reaped, reaped);
+		/*
+		 * Replies stored beyond reaped (all, if it is not believable)
+		 * are found here. The first slot is probe-written before
+		 * anything is submitted: with nothing reaped, a zeroed first
+		 * slot is that probe, not a reply (tag 0 is never one of ours).
+		 */
+		if (plain && rw && !reaped && !memcmp(buf, zero_reply, sizeof(zero_reply)))
+			check_beyond("SUBMIT+REAP", buf + sizeof(zero_reply), avail - sizeof(zero_reply),
+				     fill - sizeof(zero_reply), 0);
+		else
+			check_beyond("SUBMIT+REAP", buf, avail, fill, reaped);
+	}
+	if (ret < 0 && e == EAGAIN && chance(t, 20)) {
+		struct sysmsg_cancel c = { .flags = SYSMSG_CANCEL_ALL };
+		int r2 = ioctl(devA, SYSMSG_IOC_CANCEL, &c);
+
+		if (r2 > 0)
+			atomic_fetch_add(&cancelled_total, r2);
+	}
 }
 
 static void do_reap_read(struct fz *t)
@@ -1609,6 +1711,9 @@ int main(int argc, char **argv)
 	tap_ok(calls > 0 && atomic_load(&accepted_total) > 0,
 	       "%d threads made %ld calls in %ld s; %lld messages accepted", nthreads, calls, seconds,
 	       (long long)atomic_load(&accepted_total));
+	tap_ok(atomic_load(&submit_reaped) > 0,
+	       "%lld SUBMITs with a REAP flag stored %lld replies", (long long)atomic_load(&submit_reap_calls),
+	       (long long)atomic_load(&submit_reaped));
 	tap_ok(!atomic_load(&errno_violations), "every failing call failed with an errno documented for it (%lld not)",
 	       (long long)atomic_load(&errno_violations));
 	tap_ok(!atomic_load(&abi_violations),
@@ -1626,12 +1731,13 @@ int main(int argc, char **argv)
 	       (long long)atomic_load(&ecanceled_replies), (long long)atomic_load(&cancelled_total));
 	tap_ok(v == base, "kernel.sysmsg.nr_inflight back to its baseline after close (%lld, baseline %lld)",
 	       v, base);
-	diag("fuzz: seed=%llu seconds=%ld calls=%ld accepted=%lld replies=%lld errno_violations=%lld duplicate_replies=%lld missing_replies=%ld unknown_replies=%lld abi_violations=%lld cancelled=%lld threads=%d",
+	diag("fuzz: seed=%llu seconds=%ld calls=%ld accepted=%lld replies=%lld errno_violations=%lld duplicate_replies=%lld missing_replies=%ld unknown_replies=%lld abi_violations=%lld cancelled=%lld threads=%d submit_reap_calls=%lld submit_reaped=%lld",
 	     (unsigned long long)seed, seconds, calls, (long long)atomic_load(&accepted_total),
 	     (long long)atomic_load(&replies_total), (long long)atomic_load(&errno_violations),
 	     (long long)atomic_load(&duplicate_replies), missing,
 	     (long long)atomic_load(&unknown_replies), (long long)atomic_load(&abi_violations),
-	     (long long)atomic_load(&cancelled_total), nthreads);
+	     (long long)atomic_load(&cancelled_total), nthreads,
+	     (long long)atomic_load(&submit_reap_calls), (long long)atomic_load(&submit_reaped));
 	(void)refused_with_reply;
 	return tap_done();
 }

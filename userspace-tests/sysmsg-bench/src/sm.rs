@@ -1,7 +1,9 @@
 //! sysmsg through the `sysmsg` crate's low-overhead path: raw `struct sysmsg_msg` arrays
 //! submitted with [`Sysmsg::submit_raw`] (one `SYSMSG_IOC_SUBMIT` per batch) and replies reaped
-//! with [`Sysmsg::reap_raw`] (`SYSMSG_IOC_REAP` into an array), or [`Sysmsg::write_raw`] /
-//! [`Sysmsg::read_raw`] (`write(2)`/`read(2)`). These add to the bare ioctl only an uncontended
+//! with [`Sysmsg::reap_raw`] (`SYSMSG_IOC_REAP` into an array), both in one call with
+//! [`Sysmsg::submit_reap_raw`] (`SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP`), or
+//! [`Sysmsg::write_raw`] / [`Sysmsg::read_raw`] (`write(2)`/`read(2)`). These add to the bare
+//! ioctl only an uncontended
 //! mutex and a counter per call (the crate's bookkeeping of raw messages); the NOP cases also
 //! measure the ioctls issued bare ([`submit_bare`], [`reap_bare`]), the ABI's own cost. The safe
 //! API (`Batch`, `wait`) additionally allocates per message and is used by the server case only.
@@ -22,6 +24,13 @@ pub const BARE_PATH: &str = "sysmsg bare ioctl = SYSMSG_IOC_SUBMIT and SYSMSG_IO
 
 /// The name of the `write(2)`/`read(2)` path.
 pub const RW_PATH: &str = "sysmsg write/read = Sysmsg::write_raw (write(2) of the message array) + Sysmsg::read_raw (read(2) of replies)";
+
+/// The name of the one-call path (`SYSMSG_SUBMIT_REAP`).
+pub const SUBMIT_REAP_PATH: &str = "sysmsg submit+reap = Sysmsg::submit_reap_raw: one SYSMSG_IOC_SUBMIT with SYSMSG_SUBMIT_REAP per batch (reap_max = the batch) submits it and takes the replies ready when it returns; if fewer came back than messages, the rest with Sysmsg::reap_raw (SYSMSG_IOC_REAP). The ABI's one-call path, as io_uring's submit_and_wait: sysmsg's figure in the targets, the other paths beside it";
+
+/// The name of the one-call path that waits (`SYSMSG_SUBMIT_REAP_WAIT`), for operations that
+/// complete later.
+pub const SUBMIT_REAP_WAIT_PATH: &str = "sysmsg ... submit+reap = Sysmsg::submit_reap_raw with wait: one SYSMSG_IOC_SUBMIT with SYSMSG_SUBMIT_REAP_WAIT per batch (reap_max = the batch) submits it and waits for the first replies; the rest with waiting SYSMSG_IOC_REAPs (Sysmsg::reap_raw). The ABI's one-call path, as io_uring's submit_and_wait: sysmsg's figure in the targets, the two-call path beside it";
 
 /// Checks that the device can be opened and speaks this ABI; the error explains what is
 /// missing.
@@ -184,6 +193,36 @@ pub unsafe fn submit_bare(sm: &Sysmsg, msgs: &[sys::sysmsg_msg]) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+/// Submits every message and reaps exactly `out.len()` replies into `out`, starting with one
+/// `SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP` (`SYSMSG_SUBMIT_REAP_WAIT` with `wait`) and
+/// `reap_max = out.len()`, then waiting `SYSMSG_IOC_REAP`s for the replies still missing. A
+/// refusal is an error naming the errno and how many were accepted.
+///
+/// # Safety
+///
+/// As for [`submit_all`].
+pub unsafe fn submit_reap_exact(
+    sm: &Sysmsg,
+    msgs: &[sys::sysmsg_msg],
+    out: &mut [sys::sysmsg_reply],
+    wait: bool,
+) -> Result<(), String> {
+    // SAFETY: the caller's promise.
+    let got = match unsafe { sm.submit_reap_raw(msgs, out, wait) } {
+        Ok((_, reaped)) => reaped,
+        Err(e) => {
+            return Err(format!(
+                "SYSMSG_IOC_SUBMIT with SYSMSG_SUBMIT_REAP: {} of {} accepted, then {} ({} replies reaped)",
+                e.accepted,
+                msgs.len(),
+                e.error,
+                e.reaped
+            ))
+        }
+    };
+    reap_exact(sm, &mut out[got..], false)
 }
 
 /// Reaps exactly `out.len()` replies with bare `SYSMSG_IOC_REAP` calls (waiting).

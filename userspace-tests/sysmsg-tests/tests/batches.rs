@@ -186,6 +186,137 @@ fn the_submit_ioctl_writes_back_accepted_and_error() {
     assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
 }
 
+/// `SYSMSG_SUBMIT_REAP` through `submit_reap_raw`: a NOP there and back in one call, a batch of
+/// 32 reaped by the call that submits it (tags in order), a `reap_max` smaller than the batch
+/// (the rest stays queued, in order), and a call that only reaps.
+#[test]
+fn submit_and_reap_in_one_call() {
+    let dev = open();
+    let mut out = [sys::sysmsg_reply::default(); 32];
+
+    // SAFETY: NOPs point to nothing; small tags.
+    let (a, r) = unsafe { dev.submit_reap_raw(&[raw_msg(Opcode::NOP, 1)], &mut out[..4], false) }
+        .expect("a NOP there and back");
+    assert_eq!((a, r), (1, 1));
+    let reply = Reply::from_raw(&out[0]);
+    assert_eq!(
+        (reply.tag(), reply.opcode(), reply.raw_result()),
+        (1, Opcode::NOP, 0)
+    );
+    assert_eq!(dev.in_flight(), 0, "the reply was filed");
+
+    let batch: Vec<sys::sysmsg_msg> = (100..132).map(|t| raw_msg(Opcode::NOP, t)).collect();
+    // SAFETY: as above.
+    let (a, r) = unsafe { dev.submit_reap_raw(&batch, &mut out, true) }.expect("a batch");
+    assert_eq!((a, r), (32, 32));
+    let tags: Vec<u64> = out.iter().map(|r| r.tag).collect();
+    assert_eq!(tags, (100..132).collect::<Vec<u64>>(), "tags in order");
+    assert!(out
+        .iter()
+        .all(|r| r.result == 0 && r.opcode == Opcode::NOP.0));
+
+    let batch: Vec<sys::sysmsg_msg> = (200..232).map(|t| raw_msg(Opcode::NOP, t)).collect();
+    // SAFETY: as above.
+    let (a, r) = unsafe { dev.submit_reap_raw(&batch, &mut out[..8], false) }.expect("8 of 32");
+    assert_eq!((a, r), (32, 8));
+    let mut tags: Vec<u64> = out[..8].iter().map(|r| r.tag).collect();
+    assert_eq!(dev.in_flight(), 24);
+    // Only reaping: a call with no message.
+    // SAFETY: no message.
+    let (a, r) = unsafe { dev.submit_reap_raw(&[], &mut out, false) }.expect("only reaping");
+    assert_eq!((a, r), (0, 24));
+    tags.extend(out[..24].iter().map(|r| r.tag));
+    assert_eq!(tags, (200..232).collect::<Vec<u64>>(), "tags in order");
+    // Nothing ready: no wait, nothing stored.
+    // SAFETY: no message.
+    let (a, r) = unsafe { dev.submit_reap_raw(&[], &mut out, false) }.expect("nothing ready");
+    assert_eq!((a, r), (0, 0));
+    assert_eq!(dev.in_flight(), 0);
+    assert_quiet(&dev);
+}
+
+/// `SYSMSG_SUBMIT_REAP` never waits; `SYSMSG_SUBMIT_REAP_WAIT` waits for the first reply, but
+/// not when a message was refused; the reap part runs after a refusal.
+#[test]
+fn submit_reap_waits_only_when_asked() {
+    let dev = open();
+    let mut out = [sys::sysmsg_reply::default(); 4];
+    let ts = |ms: i64| sys::__kernel_timespec {
+        tv_sec: 0,
+        tv_nsec: ms * 1_000_000,
+    };
+    let (long, short) = (ts(300), ts(50));
+    let sleep = |t: &sys::__kernel_timespec, tag| sys::sysmsg_msg {
+        addr: t as *const _ as u64,
+        ..raw_msg(Opcode::NANOSLEEP, tag)
+    };
+
+    let start = Instant::now();
+    // SAFETY: the timespec is copied at submit; small tags.
+    let (a, r) = unsafe { dev.submit_reap_raw(&[sleep(&long, 1)], &mut out, false) }
+        .expect("a 300 ms sleep");
+    assert_eq!((a, r), (1, 0), "REAP with nothing ready stores nothing");
+    assert!(
+        start.elapsed() < ms(250),
+        "REAP waited {:?}",
+        start.elapsed()
+    );
+
+    let start = Instant::now();
+    // SAFETY: as above.
+    let (a, r) =
+        unsafe { dev.submit_reap_raw(&[sleep(&short, 2)], &mut out, true) }.expect("a 50 ms sleep");
+    let waited = start.elapsed();
+    assert_eq!((a, r), (1, 1));
+    assert_eq!((out[0].tag, out[0].result), (2, 0), "the 50 ms sleep first");
+    assert!(waited >= ms(50), "REAP_WAIT returned after {waited:?}");
+    assert!(
+        waited < ms(290),
+        "REAP_WAIT waited for the 300 ms sleep: {waited:?}"
+    );
+
+    // A refusal: REAP_WAIT does not wait, and the reply that is ready still comes.
+    let long_tag = replies_within_tag(&dev, 1);
+    assert_eq!(long_tag, 1);
+    // SAFETY: NOPs point to nothing.
+    unsafe { dev.submit_raw(&[raw_msg(Opcode::NOP, 3)]) }.expect("a NOP");
+    let start = Instant::now();
+    // SAFETY: a malformed NOP the kernel refuses.
+    let e = unsafe { dev.submit_reap_raw(&[malformed(4)], &mut out, true) }
+        .expect_err("a malformed message was accepted");
+    assert_eq!(
+        (e.accepted, e.reaped, e.raw_os_error()),
+        (0, 1, Some(libc::EINVAL)),
+        "{e}"
+    );
+    assert_eq!(out[0].tag, 3);
+    assert!(start.elapsed() < ms(1000), "a refused REAP_WAIT waited");
+
+    // Nothing in flight and the only message refused: it returns at once (a hang would fail).
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let other = open();
+        let mut out = [sys::sysmsg_reply::default(); 4];
+        // SAFETY: a malformed NOP the kernel refuses.
+        let r = unsafe { other.submit_reap_raw(&[malformed(5)], &mut out, true) };
+        let _ = tx.send(r.map_err(|e| (e.accepted, e.reaped, e.raw_os_error())));
+    });
+    let r = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("REAP_WAIT with its only message refused and nothing in flight hangs");
+    assert_eq!(r, Err((0, 0, Some(libc::EINVAL))));
+    assert_eq!(dev.in_flight(), 0);
+    assert_quiet(&dev);
+}
+
+/// Waits (up to 5 s) for the next reply of `dev` and returns its tag; panics unless exactly
+/// `n` came.
+fn replies_within_tag(dev: &Sysmsg, n: usize) -> u64 {
+    let got = sysmsg_tests::replies_within(dev, n, Duration::from_secs(5));
+    assert_eq!(got.len(), n, "{got:?}");
+    got[0].tag()
+}
+
 #[test]
 fn write_and_read_of_the_device() {
     let dev = open();

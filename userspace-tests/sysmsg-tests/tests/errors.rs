@@ -469,7 +469,7 @@ fn bad_ioctl_arguments() {
     let submits = [
         // Unknown flags.
         sys::sysmsg_submit {
-            flags: 1 << 3,
+            flags: 1 << 30,
             ..Default::default()
         },
         sys::sysmsg_submit {
@@ -553,6 +553,50 @@ fn bad_ioctl_arguments() {
     }
     // Nothing was consumed by the refused calls.
     assert_eq!(dev.wait_one().expect("the NOP").tag(), 5);
+    assert_quiet(&dev);
+}
+
+/// `SYSMSG_SUBMIT_REAP` with a reply array whose first element cannot be written (NULL,
+/// unmapped, read-only) fails with `EFAULT` before anything is submitted, also with no message;
+/// an empty array through `submit_reap_raw` is `EINVAL`. Nothing is accepted either way.
+#[test]
+fn submit_reap_with_a_bad_reply_array() {
+    let dev = open();
+    let fd = dev.as_fd();
+    let msgs = [raw_msg(Opcode::NOP, 1), raw_msg(Opcode::NOP, 2)];
+    let mut gone = Mapping::new(PAGE, libc::PROT_READ | libc::PROT_WRITE);
+    gone.unmap();
+    let ro = Mapping::new(PAGE, libc::PROT_READ);
+    for replies in [0, gone.addr(), ro.addr(), KERNEL_ADDR] {
+        for flags in [sys::SYSMSG_SUBMIT_REAP, sys::SYSMSG_SUBMIT_REAP_WAIT] {
+            for count in [2, 0] {
+                let mut s = sys::sysmsg_submit {
+                    msgs: msgs.as_ptr() as u64,
+                    count,
+                    flags,
+                    replies,
+                    reap_max: 4,
+                    ..Default::default()
+                };
+                // SAFETY: a valid sysmsg_submit naming NOPs; the reply array must be refused.
+                let err = unsafe { ioctl::call(fd, ioctl::SUBMIT, &mut s as *mut _ as usize) }
+                    .expect_err("an unwritable reply array was accepted");
+                assert_eq!(
+                    err.raw_os_error(),
+                    Some(libc::EFAULT),
+                    "replies {replies:#x}, flags {flags:#x}, count {count}"
+                );
+            }
+        }
+    }
+    // SAFETY: NOPs point to nothing; no room for replies.
+    let e = unsafe { dev.submit_reap_raw(&msgs, &mut [], false) }
+        .expect_err("an empty reply array was accepted");
+    assert_eq!(
+        (e.accepted, e.reaped, e.raw_os_error()),
+        (0, 0, Some(libc::EINVAL))
+    );
+    assert_eq!(dev.in_flight(), 0);
     assert_quiet(&dev);
 }
 

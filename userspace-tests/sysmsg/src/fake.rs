@@ -342,6 +342,81 @@ mod tests {
         assert!(sm.peek().unwrap().is_none());
     }
 
+    /// `submit_reap_raw`: one call submits and reaps; a refusal still reports (and files) what
+    /// the reap part stored; a sleep is waited for with `wait` only.
+    #[test]
+    fn submit_reap_raw_submits_and_reaps_in_one_call() {
+        let sm = Sysmsg::fake(64);
+        let nop = |tag| sys::sysmsg_msg {
+            opcode: Opcode::NOP.0,
+            tag,
+            ..Default::default()
+        };
+        let mut out = [sys::sysmsg_reply::default(); 8];
+        let msgs = [nop(1), nop(2), nop(3)];
+        // SAFETY: NOPs name no memory; small tags.
+        let (a, r) = unsafe { sm.submit_reap_raw(&msgs, &mut out, false) }.unwrap();
+        assert_eq!((a, r), (3, 3));
+        let tags: Vec<u64> = out[..3].iter().map(|r| r.tag).collect();
+        assert_eq!(tags, [1, 2, 3]);
+        assert_eq!((sm.in_flight(), sm.stats().async_ops), (0, 3));
+
+        // A refusal after the first: the reap part still takes its reply, even with `wait`.
+        let mut bad = [nop(4), nop(5)];
+        bad[1].flags = 1;
+        // SAFETY: as above.
+        let e = unsafe { sm.submit_reap_raw(&bad, &mut out, true) }.unwrap_err();
+        assert_eq!(
+            (e.accepted, e.reaped, e.raw_os_error()),
+            (1, 1, Some(libc::EINVAL))
+        );
+        assert_eq!(out[0].tag, 4);
+        assert_eq!(sm.in_flight(), 0);
+
+        // Only reaping: nothing ready, no wait.
+        // SAFETY: no message.
+        let only_reap = unsafe { sm.submit_reap_raw(&[], &mut out, false) };
+        assert_eq!(only_reap.unwrap(), (0, 0));
+        // No room for replies: EINVAL, nothing submitted.
+        // SAFETY: as above.
+        let e = unsafe { sm.submit_reap_raw(&msgs, &mut [], false) }.unwrap_err();
+        assert_eq!(
+            (e.accepted, e.reaped, e.raw_os_error()),
+            (0, 0, Some(libc::EINVAL))
+        );
+
+        // Sleeps: not ready without `wait`; with it, the call waits for the first reply (the
+        // 20 ms sleep's: the second sleeps 300 ms).
+        let short = sys::__kernel_timespec {
+            tv_sec: 0,
+            tv_nsec: 20_000_000,
+        };
+        let long = sys::__kernel_timespec {
+            tv_sec: 0,
+            tv_nsec: 300_000_000,
+        };
+        let sleep = |ts: &sys::__kernel_timespec, tag| sys::sysmsg_msg {
+            opcode: Opcode::NANOSLEEP.0,
+            addr: ts as *const _ as u64,
+            tag,
+            ..Default::default()
+        };
+        // SAFETY: the timespec outlives the call.
+        let (a, r) = unsafe { sm.submit_reap_raw(&[sleep(&short, 6)], &mut out, false) }.unwrap();
+        assert_eq!((a, r, sm.in_flight()), (1, 0, 1));
+        // SAFETY: as above.
+        let (a, r) = unsafe { sm.submit_reap_raw(&[sleep(&long, 7)], &mut out, true) }.unwrap();
+        assert_eq!((a, r), (1, 1));
+        assert_eq!(out[0].tag, 6, "the short sleep's reply comes first");
+        let mut tags = vec![out[0].tag];
+        while tags.len() < 2 {
+            let n = sm.reap_raw(&mut out, false).unwrap();
+            tags.extend(out[..n].iter().map(|r| r.tag));
+        }
+        assert_eq!(tags, [6, 7]);
+        assert_eq!((sm.in_flight(), sm.stats().async_ops), (0, 6));
+    }
+
     #[test]
     fn a_refusal_leaves_the_rest_in_the_batch() {
         let sm = Sysmsg::fake(64);

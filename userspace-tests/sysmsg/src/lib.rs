@@ -62,7 +62,8 @@
 //! ever found: tags are private to a process.
 //!
 //! The ABI types in [`sys`] are generated from `include/uapi/linux/sysmsg.h`; the `unsafe` raw
-//! calls ([`Sysmsg::submit_raw`], ...) take them as they are, for tests; they never fall back.
+//! calls ([`Sysmsg::submit_raw`], [`Sysmsg::submit_reap_raw`], which submits and reaps in one
+//! system call, ...) take them as they are, for tests and benchmarks; they never fall back.
 
 use std::{
     fmt,
@@ -98,7 +99,7 @@ mod table;
 pub use cancel::Cancel;
 pub use limits::{low_water_mark, Limits, ProcStats, MAX_LIMIT};
 pub use op::{Entry, FdArg, Opcode, Timespec};
-pub use reply::{Reply, SubmitError};
+pub use reply::{Reply, SubmitError, SubmitReapError};
 pub use table::TAG_MAGIC;
 
 use table::Table;
@@ -599,6 +600,106 @@ impl Sysmsg {
         self.lock().outstanding += accepted as i64;
         self.cond.notify_all();
         Ok(accepted)
+    }
+
+    /// Submits raw messages and reaps raw replies in one `SYSMSG_IOC_SUBMIT` with
+    /// `SYSMSG_SUBMIT_REAP` (one system call per batch, as `io_uring_enter` submits and reaps):
+    /// the messages as they are (`msgs` may be empty: then it only reaps), then up to
+    /// `replies.len()` replies into `replies` (an empty array is refused with `EINVAL`). Without
+    /// `wait` it takes only the replies that are ready; with `wait`
+    /// (`SYSMSG_SUBMIT_REAP_WAIT`) it waits, interruptibly, for at least one when none is,
+    /// unless a message was refused (so that a refused submission never waits). A signal during
+    /// that wait, or a fault storing a reply, only ends the reap part early: the call returns as
+    /// usual with the replies stored so far, and the others stay queued.
+    ///
+    /// Returns `(accepted, reaped)` when every message was accepted; otherwise the error says how
+    /// many were accepted, why the next was refused, and how many replies were stored anyway
+    /// (the reap part runs whatever the submit part refused). The stored replies are filed as
+    /// [`reap_raw`](Self::reap_raw) files them. Needs `SYSMSG_FEATURE_SUBMIT_REAP` (an older
+    /// module refuses the call with `EINVAL`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`submit_raw`](Self::submit_raw).
+    pub unsafe fn submit_reap_raw(
+        &self,
+        msgs: &[sys::sysmsg_msg],
+        replies: &mut [sys::sysmsg_reply],
+        wait: bool,
+    ) -> Result<(usize, usize), SubmitReapError> {
+        // SAFETY: the caller's promise.
+        let (accepted, reaped, error) = unsafe { self.submit_reap_ioctl(msgs, replies, wait) };
+        self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
+        self.lock().outstanding += accepted as i64;
+        self.file_raw(&replies[..reaped]);
+        match error {
+            None => Ok((accepted, reaped)),
+            Some(error) => Err(SubmitReapError {
+                accepted,
+                reaped,
+                error,
+            }),
+        }
+    }
+
+    /// `SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP(_WAIT)`, without any bookkeeping: how many
+    /// messages were accepted, how many replies stored, and the refusal if not all were
+    /// accepted.
+    ///
+    /// # Safety
+    ///
+    /// As for [`submit_raw`](Self::submit_raw).
+    unsafe fn submit_reap_ioctl(
+        &self,
+        msgs: &[sys::sysmsg_msg],
+        replies: &mut [sys::sysmsg_reply],
+        wait: bool,
+    ) -> (usize, usize, Option<io::Error>) {
+        #[cfg(test)]
+        if let Some(fake) = &self.fake {
+            if replies.is_empty() {
+                return (0, 0, Some(io::Error::from_raw_os_error(libc::EINVAL)));
+            }
+            // SAFETY: the caller's promise.
+            let (accepted, error) = match unsafe { fake.submit(msgs, false) } {
+                Ok(n) => (n, None),
+                Err(e) => (e.accepted, Some(e.error)),
+            };
+            let reaped = fake.reap(replies, !wait || error.is_some()).unwrap_or(0);
+            return (accepted, reaped, error);
+        }
+        let count = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
+        let reap_max = u32::try_from(replies.len()).unwrap_or(u32::MAX);
+        let mut arg = sys::sysmsg_submit {
+            msgs: msgs.as_ptr() as u64,
+            count,
+            flags: if wait {
+                sys::SYSMSG_SUBMIT_REAP_WAIT
+            } else {
+                sys::SYSMSG_SUBMIT_REAP
+            },
+            replies: replies.as_mut_ptr() as u64,
+            reap_max,
+            ..Default::default()
+        };
+        // SAFETY: `arg` names `count` messages and `reap_max` replies that `replies` has room
+        // for; the caller vouches for the pointers inside the messages. Writeback of read data:
+        // as in `reap_ioctl`.
+        let r = unsafe { ioctl::call(self.as_fd(), ioctl::SUBMIT, &mut arg as *mut _ as usize) };
+        // Written back also when nothing was accepted; still 0 if the call itself was refused.
+        let reaped = (arg.reaped as usize).min(replies.len());
+        match r {
+            Err(error) => (0, reaped, Some(error)),
+            Ok(n) => {
+                let n = usize::try_from(n).unwrap_or(0).min(msgs.len());
+                if n == count as usize {
+                    (n, reaped, None)
+                } else {
+                    let errno = if arg.error > 0 { arg.error } else { libc::EIO };
+                    (n, reaped, Some(io::Error::from_raw_os_error(errno)))
+                }
+            }
+        }
     }
 
     // ---- reaping ----

@@ -143,6 +143,55 @@ impl From<SubmitError> for io::Error {
     }
 }
 
+/// A [`Sysmsg::submit_reap_raw`](crate::Sysmsg::submit_reap_raw) that did not accept every
+/// message: how many it accepted, why the next one (or the call itself) was refused, and how many
+/// replies it stored all the same, since the reap part of the call runs whatever the submit part
+/// refused. Those replies are at the front of the reply array and belong to the caller.
+#[derive(Debug)]
+pub struct SubmitReapError {
+    /// How many messages were accepted, from the first on.
+    pub accepted: usize,
+    /// How many replies were stored at the front of the reply array.
+    pub reaped: usize,
+    /// Why message number `accepted` was refused, or why the call was (`EINVAL` for an empty
+    /// reply array, `EFAULT` for one that cannot be written: then nothing was done).
+    pub error: io::Error,
+}
+
+impl SubmitReapError {
+    /// The errno of the refusal.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.error.raw_os_error()
+    }
+}
+
+impl fmt::Display for SubmitReapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sysmsg: {} message(s) accepted, message {} refused: {}; {} repl{} reaped",
+            self.accepted,
+            self.accepted,
+            self.error,
+            self.reaped,
+            if self.reaped == 1 { "y" } else { "ies" }
+        )
+    }
+}
+
+impl std::error::Error for SubmitReapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<SubmitReapError> for io::Error {
+    /// Keeps the errno (and kind) of the refusal; the counts are lost.
+    fn from(e: SubmitReapError) -> io::Error {
+        e.error
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +239,20 @@ mod tests {
         assert!(e.to_string().contains("2 message(s) accepted"));
         let io: io::Error = e.into();
         assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn submit_reap_error_keeps_the_errno_and_counts() {
+        let e = SubmitReapError {
+            accepted: 0,
+            reaped: 1,
+            error: io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        let text = e.to_string();
+        assert!(text.contains("0 message(s) accepted"), "{text}");
+        assert!(text.contains("1 reply reaped"), "{text}");
+        let io: io::Error = e.into();
+        assert_eq!(io.raw_os_error(), Some(libc::EINVAL));
     }
 }

@@ -1,11 +1,13 @@
 //! Case 1, `nop_throughput`: NOP messages per second at batch 1, 8, 32 and 128.
 //!
 //! Each repetition moves a fixed number of NOPs (200,000; 20,000 with `--quick`) in batches:
-//! submit a batch with one call, reap the whole batch, repeat. sysmsg is measured along three
+//! submit a batch with one call, reap the whole batch, repeat. sysmsg is measured along four
 //! paths ([`Path`]): the crate's raw ioctls (`sysmsg`), the same ioctls issued bare (`sysmsg
-//! bare ioctl`) and `write(2)`/`read(2)` (`sysmsg write/read`); the target takes the best. sysmsg's NOP completes inside the
-//! submitting call, io_uring's inline at submit too; with `IOSQE_ASYNC` io_uring hands every NOP
-//! to an io-wq worker instead.
+//! bare ioctl`), `write(2)`/`read(2)` (`sysmsg write/read`), and one `SYSMSG_IOC_SUBMIT` with
+//! `SYSMSG_SUBMIT_REAP` that submits the batch and reaps its replies (`sysmsg submit+reap`, the
+//! ABI's one-call path like io_uring's `submit_and_wait`: the target's sysmsg figure, the others
+//! are listed beside it). sysmsg's NOP completes inside the submitting call, io_uring's inline
+//! at submit too; with `IOSQE_ASYNC` io_uring hands every NOP to an io-wq worker instead.
 
 use super::Ctx;
 use crate::{
@@ -34,6 +36,7 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
         "sysmsg",
         "sysmsg bare ioctl",
         "sysmsg write/read",
+        "sysmsg submit+reap",
         "io_uring",
         "io_uring IOSQE_ASYNC",
     ] {
@@ -42,6 +45,7 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
     b.note(sm::RAW_PATH);
     b.note(sm::BARE_PATH);
     b.note(sm::RW_PATH);
+    b.note(sm::SUBMIT_REAP_PATH);
     b.note("io_uring = io-uring crate: push a batch of NOP SQEs, one io_uring_enter (submit_and_wait(batch)), drain the CQ; IOSQE_ASYNC forces every NOP through an io-wq worker");
     b.note(format!(
         "{total} NOPs per repetition (after a warm-up), batches submitted and reaped whole"
@@ -56,6 +60,9 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
             });
             b.measure("sysmsg write/read", x, || {
                 sysmsg_nops(ctx, batch, total, Path::ReadWrite)
+            });
+            b.measure("sysmsg submit+reap", x, || {
+                sysmsg_nops(ctx, batch, total, Path::SubmitReap)
             });
             b.measure("io_uring", x, || uring_nops(batch, total, false));
             b.measure("io_uring IOSQE_ASYNC", x, || uring_nops(batch, total, true));
@@ -73,6 +80,9 @@ pub enum Path {
     Bare,
     /// `Sysmsg::write_raw` + `Sysmsg::read_raw` (`write(2)`/`read(2)`).
     ReadWrite,
+    /// `Sysmsg::submit_reap_raw` (one `SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP`), then
+    /// `Sysmsg::reap_raw` for any reply still missing.
+    SubmitReap,
 }
 
 /// Submits the NOPs `msgs` and reaps `replies.len()` replies along `path`. Anything but a NOP
@@ -92,15 +102,20 @@ pub fn exchange_nops(
     // SAFETY: NOPs (checked above) name no memory.
     unsafe {
         match path {
-            Path::Crate => sm::submit_all(sm, msgs)?,
-            Path::Bare => sm::submit_bare(sm, msgs)?,
-            Path::ReadWrite => sm::write_all(sm, msgs)?,
+            Path::Crate => {
+                sm::submit_all(sm, msgs)?;
+                sm::reap_exact(sm, replies, false)
+            }
+            Path::Bare => {
+                sm::submit_bare(sm, msgs)?;
+                sm::reap_bare(sm, replies)
+            }
+            Path::ReadWrite => {
+                sm::write_all(sm, msgs)?;
+                sm::reap_exact(sm, replies, true)
+            }
+            Path::SubmitReap => sm::submit_reap_exact(sm, msgs, replies, false),
         }
-    }
-    match path {
-        Path::Crate => sm::reap_exact(sm, replies, false),
-        Path::Bare => sm::reap_bare(sm, replies),
-        Path::ReadWrite => sm::reap_exact(sm, replies, true),
     }
 }
 

@@ -1,6 +1,8 @@
-//! Case 3, `round_trip`: the latency of one message at a time — sysmsg NOP (submit 1, reap 1)
-//! vs a plain `getppid()` system call vs io_uring NOP (`submit_and_wait(1)`), in nanoseconds
-//! per round trip. The x axis is categorical (x = 0, one series per contender).
+//! Case 3, `round_trip`: the latency of one message at a time — sysmsg NOP (submit 1, reap 1,
+//! along the paths of `nop_throughput`; `sysmsg NOP submit+reap` does both in one
+//! `SYSMSG_IOC_SUBMIT` and is the target's sysmsg figure) vs a plain `getppid()` system call vs
+//! io_uring NOP (`submit_and_wait(1)`), in nanoseconds per round trip. The x axis is categorical
+//! (x = 0, one series per contender).
 
 use super::{
     nop::{exchange_nops, Path},
@@ -29,6 +31,7 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
         "sysmsg NOP",
         "sysmsg NOP bare ioctl",
         "sysmsg NOP write/read",
+        "sysmsg NOP submit+reap",
         "getppid",
         "io_uring NOP",
     ] {
@@ -37,6 +40,7 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
     b.note(sm::RAW_PATH);
     b.note(sm::BARE_PATH);
     b.note(sm::RW_PATH);
+    b.note(sm::SUBMIT_REAP_PATH);
     b.note(format!(
         "{iters} round trips per repetition after a warm-up; getppid = syscall(SYS_getppid), never cached by libc; io_uring NOP = push 1 SQE, submit_and_wait(1), take the CQE"
     ));
@@ -48,6 +52,9 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
         });
         b.measure("sysmsg NOP write/read", 0, || {
             sysmsg_nop(ctx, iters, Path::ReadWrite)
+        });
+        b.measure("sysmsg NOP submit+reap", 0, || {
+            sysmsg_nop(ctx, iters, Path::SubmitReap)
         });
         b.measure("getppid", 0, || Ok(getppid(iters)));
         b.measure("io_uring NOP", 0, || uring_nop(iters));

@@ -1,6 +1,10 @@
 //! Case 2, `worker_path`: operations that must execute on a kernel worker, in batches of 32.
 //!
-//! sysmsg runs FSYNC and PREAD of a regular file on its bounded workqueue; io_uring runs the
+//! sysmsg runs FSYNC and PREAD of a regular file on its bounded workqueue, a batch submitted
+//! with one `SYSMSG_IOC_SUBMIT` and reaped with `SYSMSG_IOC_REAP`s (`sysmsg FSYNC`), or
+//! submitted and waited for in one `SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP_WAIT`, the rest
+//! reaped with waiting `SYSMSG_IOC_REAP`s (`sysmsg FSYNC submit+reap`, the targets' sysmsg
+//! figure, as io_uring's `submit_and_wait`); io_uring runs the
 //! same operations on io-wq workers when forced with `IOSQE_ASYNC` (without it, a cached
 //! read would complete inline); Linux AIO runs FSYNC on the system workqueue (its buffered
 //! PREAD is synchronous inside `io_submit`, so it is not a worker path and is measured in
@@ -28,6 +32,16 @@ pub const BATCHES: [usize; 1] = [32];
 const PAGE: usize = 4096;
 const FILE_PAGES: usize = 256;
 
+/// How sysmsg's batches go in and their replies come out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmPath {
+    /// One `SYSMSG_IOC_SUBMIT`, then waiting `SYSMSG_IOC_REAP`s (the crate's raw path).
+    SubmitThenReap,
+    /// One `SYSMSG_IOC_SUBMIT` with `SYSMSG_SUBMIT_REAP_WAIT`, then waiting `SYSMSG_IOC_REAP`s
+    /// for the replies it did not bring back.
+    SubmitReapWait,
+}
+
 /// Which operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -49,9 +63,11 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
     );
     let series = [
         "sysmsg FSYNC",
+        "sysmsg FSYNC submit+reap",
         "io_uring FSYNC IOSQE_ASYNC",
         "AIO FSYNC",
         "sysmsg PREAD",
+        "sysmsg PREAD submit+reap",
         "io_uring READ IOSQE_ASYNC",
     ];
     for s in series {
@@ -67,6 +83,7 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
         }
     };
     b.note(sm::RAW_PATH);
+    b.note(sm::SUBMIT_REAP_WAIT_PATH);
     b.note(format!(
         "{total} operations per repetition in batches (submit a batch, reap it whole); the file: 1 MiB in {} ({}), clean and cached; PREAD reads 4 KiB pages in turn",
         ctx.dir.display(),
@@ -83,14 +100,20 @@ pub fn run(ctx: &Ctx, _facts: &mut super::Facts) -> Vec<Case> {
             eprintln!("  worker_path: batch {batch}, repetition {}", rep + 1);
             let x = batch as u64;
             b.measure("sysmsg FSYNC", x, || {
-                sysmsg_batches(ctx, fd, Op::Fsync, batch, total)
+                sysmsg_batches(ctx, fd, Op::Fsync, batch, total, SmPath::SubmitThenReap)
+            });
+            b.measure("sysmsg FSYNC submit+reap", x, || {
+                sysmsg_batches(ctx, fd, Op::Fsync, batch, total, SmPath::SubmitReapWait)
             });
             b.measure("io_uring FSYNC IOSQE_ASYNC", x, || {
                 uring_batches(fd, Op::Fsync, batch, total)
             });
             b.measure("AIO FSYNC", x, || aio_fsyncs(fd, batch, total));
             b.measure("sysmsg PREAD", x, || {
-                sysmsg_batches(ctx, fd, Op::Pread, batch, total)
+                sysmsg_batches(ctx, fd, Op::Pread, batch, total, SmPath::SubmitThenReap)
+            });
+            b.measure("sysmsg PREAD submit+reap", x, || {
+                sysmsg_batches(ctx, fd, Op::Pread, batch, total, SmPath::SubmitReapWait)
             });
             b.measure("io_uring READ IOSQE_ASYNC", x, || {
                 uring_batches(fd, Op::Pread, batch, total)
@@ -120,13 +143,14 @@ fn expected(op: Op) -> i64 {
     }
 }
 
-/// Operations per second through sysmsg, batch by batch.
+/// Operations per second through sysmsg along `path`, batch by batch.
 pub fn sysmsg_batches(
     ctx: &Ctx,
     fd: RawFd,
     op: Op,
     batch: usize,
     total: usize,
+    path: SmPath,
 ) -> Result<f64, String> {
     let mut bufs = InFlightBuf::new(batch * PAGE);
     let sm = ctx.open_sysmsg()?;
@@ -151,8 +175,15 @@ pub fn sysmsg_batches(
             });
         }
         // SAFETY: the buffers live in `bufs`, which is leaked unless every reply was reaped.
-        unsafe { sm::submit_all(&sm, &msgs)? };
-        sm::reap_exact(&sm, &mut replies, false)?;
+        unsafe {
+            match path {
+                SmPath::SubmitThenReap => {
+                    sm::submit_all(&sm, &msgs)?;
+                    sm::reap_exact(&sm, &mut replies, false)?;
+                }
+                SmPath::SubmitReapWait => sm::submit_reap_exact(&sm, &msgs, &mut replies, true)?,
+            }
+        }
         bufs.settle();
         match replies.iter().find(|r| r.result != expected(op)) {
             Some(r) => Err(format!("{op:?} replied {}", r.result)),
