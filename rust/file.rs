@@ -40,7 +40,6 @@
 
 use crate::{
     access,
-    area::AreaSlot,
     context::Context,
     glue::{self, Holds},
     limits::{Change, PER_PROCESS_LIMITS},
@@ -58,7 +57,6 @@ use crate::{
 use core::mem::size_of;
 use kernel::{
     fs::File,
-    mm::virt::VmaNew,
     new_mutex,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
@@ -80,8 +78,6 @@ pub(crate) struct SysmsgFile {
     /// Sessions of other processes that use the file (after `fork()`), by tgid.
     #[pin]
     others: Mutex<RBTree<Pid, Arc<Session>>>,
-    /// The shared area, once mapped (see `area`).
-    area: AreaSlot,
 }
 
 impl SysmsgFile {
@@ -182,10 +178,8 @@ impl SysmsgFile {
     /// `SYSMSG_IOC_SUBMIT`, and with `SYSMSG_SUBMIT_REAP(_WAIT)` a reap in the same call.
     fn submit_ioctl(&self, arg: usize) -> Result<isize> {
         let (mut req, mut writer) = Self::read_inout::<sysmsg_submit>(arg)?;
-        let known = uapi::SYSMSG_SUBMIT_WAIT
-            | uapi::SYSMSG_SUBMIT_REAP
-            | uapi::SYSMSG_SUBMIT_REAP_WAIT
-            | uapi::SYSMSG_SUBMIT_AREA;
+        let known =
+            uapi::SYSMSG_SUBMIT_WAIT | uapi::SYSMSG_SUBMIT_REAP | uapi::SYSMSG_SUBMIT_REAP_WAIT;
         if req.flags & !known != 0 {
             return Err(EINVAL);
         }
@@ -193,22 +187,12 @@ impl SysmsgFile {
         if reap && req.reap_max == 0 || !reap && (req.replies != 0 || req.reap_max != 0) {
             return Err(EINVAL);
         }
-        let (accepted, err, reaped) = if req.flags & uapi::SYSMSG_SUBMIT_AREA != 0 {
-            let area = self.area.get().ok_or(EINVAL)?;
-            self.submit_reap(
-                &req,
-                &mut area.array(req.msgs, req.count as usize)?,
-                &mut area.array(req.replies, req.reap_max as usize)?,
-                &mut area.array(req.replies, 1)?,
-            )?
-        } else {
-            self.submit_reap(
-                &req,
-                &mut UserArray::new(req.msgs, req.count as usize),
-                &mut UserArray::new(req.replies, req.reap_max as usize),
-                &mut UserArray::new(req.replies, 1),
-            )?
-        };
+        let (accepted, err, reaped) = self.submit_reap(
+            &req,
+            &mut UserArray::new(req.msgs, req.count as usize),
+            &mut UserArray::new(req.replies, req.reap_max as usize),
+            &mut UserArray::new(req.replies, 1),
+        )?;
         req.accepted = accepted as u32;
         req.reaped = reaped as u32;
         // A wait ended by a signal says EINTR: the restart codes never reach user space.
@@ -401,7 +385,6 @@ impl FileOps for SysmsgFile {
             ctx: ctx.clone(),
             opener,
             others <- new_mutex!(RBTree::new(), "sysmsg::SysmsgFile::others"),
-            area: AreaSlot::new(),
         });
         Arc::pin_init(init, GFP_KERNEL).inspect_err(|_| ctx.processes.put(&process))
     }
@@ -420,10 +403,6 @@ impl FileOps for SysmsgFile {
             this.give_up(current_tgid());
         }
         Ok(())
-    }
-
-    fn mmap(this: ArcBorrow<'_, SysmsgFile>, _file: &File, vma: &VmaNew) -> Result {
-        this.area.get_or_create(vma.end() - vma.start())?.map(vma)
     }
 
     fn read(

@@ -69,12 +69,6 @@ mod ffi {
         );
         pub(crate) fn sysmsg_wq_wake(wq: *mut bindings::wait_queue_head, events: c_uint);
         pub(crate) fn sysmsg_wq_wake_sleepers(wq: *mut bindings::wait_queue_head, events: c_uint);
-        pub(crate) fn sysmsg_vmalloc_user(size: c_ulong) -> *mut c_void;
-        pub(crate) fn sysmsg_vfree(ptr: *mut c_void);
-        pub(crate) fn sysmsg_remap_vmalloc(
-            vma: *mut bindings::vm_area_struct,
-            ptr: *mut c_void,
-        ) -> c_int;
         pub(crate) fn sysmsg_copy_words_in(
             dst: *mut u64,
             src: *const c_void,
@@ -232,34 +226,6 @@ pub(crate) fn copy_words_out(dst: usize, src: &[u64]) -> Result {
     let r =
         unsafe { sysmsg_copy_words_out(dst as *mut c_void, src.as_ptr(), src.len() as c_ulong) };
     to_result(r)
-}
-
-/// `vmalloc_user()`: `size` zero-filled bytes that can be mapped into user space.
-pub(crate) fn vmalloc_user(size: usize) -> Option<NonNull<u8>> {
-    // SAFETY: no preconditions.
-    NonNull::new(unsafe { sysmsg_vmalloc_user(size as c_ulong) }.cast())
-}
-
-/// `vfree()`.
-///
-/// # Safety
-///
-/// `ptr` must come from [`vmalloc_user`], not be freed yet, and not be mapped anywhere.
-pub(crate) unsafe fn vfree(ptr: NonNull<u8>) {
-    // SAFETY: per the safety requirements.
-    unsafe { sysmsg_vfree(ptr.as_ptr().cast()) }
-}
-
-/// `remap_vmalloc_range(vma, ptr, 0)`: maps the allocation at `ptr` into `vma` (`EINVAL` if
-/// `vma` does not start at offset 0 of the file or is larger than the allocation).
-///
-/// # Safety
-///
-/// `ptr` must come from [`vmalloc_user`] and outlive the mapping.
-pub(crate) unsafe fn remap_vmalloc(vma: &kernel::mm::virt::VmaNew, ptr: NonNull<u8>) -> Result {
-    // SAFETY: `vma` is being set up by `mmap` (`VmaNew`'s invariant); `ptr` per the safety
-    // requirements; the C side checks the range against the allocation.
-    to_result(unsafe { sysmsg_remap_vmalloc(vma.as_ptr(), ptr.as_ptr().cast()) })
 }
 
 /// `cond_resched()`: lets other tasks run during a long loop in process context.

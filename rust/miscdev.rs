@@ -7,7 +7,7 @@
 //!
 //! - `.owner` is set to this module, so the VFS holds a module reference for every open file and
 //!   `rmmod` is refused while one exists;
-//! - `poll`, `flush` and `mmap` are available;
+//! - `poll` and `flush` are available;
 //! - `read`/`write` hand the implementation the user address and length, because sysmsg moves
 //!   arrays of fixed-size records rather than byte streams (and copies them a word at a time:
 //!   `uarray`);
@@ -23,7 +23,6 @@ use kernel::{
     error::VTABLE_DEFAULT_ERROR,
     ffi::{c_char, c_int, c_long, c_uint, c_ulong},
     fs::File,
-    mm::virt::VmaNew,
     prelude::*,
     seq_file::SeqFile,
     types::{ForeignOwnable, Opaque},
@@ -52,11 +51,6 @@ pub(crate) trait FileOps: Sized {
 
     /// Called at every `close()` of a descriptor of the file, in the closing task's context.
     fn flush(_this: Borrowed<'_, Self>, _file: &File) -> Result {
-        build_error!(VTABLE_DEFAULT_ERROR)
-    }
-
-    /// `mmap(2)`: set up `vma`, a new mapping of the file.
-    fn mmap(_this: Borrowed<'_, Self>, _file: &File, _vma: &VmaNew) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -160,7 +154,6 @@ impl<T: FileOps> FopsTable<T> {
             None
         },
         poll: if T::HAS_POLL { Some(Self::poll) } else { None },
-        mmap: if T::HAS_MMAP { Some(Self::mmap) } else { None },
         unlocked_ioctl: if T::HAS_IOCTL {
             Some(Self::ioctl)
         } else {
@@ -238,23 +231,6 @@ impl<T: FileOps> FopsTable<T> {
         // SAFETY: per this function's safety requirements.
         let (this, f) = unsafe { Self::private(file) };
         match T::flush(this, f) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
-    }
-
-    /// # Safety
-    ///
-    /// `file` is an open file of a `MiscRegistration<T>`; `vma` is a mapping of it being set up.
-    unsafe extern "C" fn mmap(
-        file: *mut bindings::file,
-        vma: *mut bindings::vm_area_struct,
-    ) -> c_int {
-        // SAFETY: per this function's safety requirements.
-        let (this, f) = unsafe { Self::private(file) };
-        // SAFETY: the VFS calls `mmap` while `vma` undergoes its initial setup.
-        let vma = unsafe { VmaNew::from_raw(vma) };
-        match T::mmap(this, f, vma) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

@@ -10,7 +10,6 @@
  */
 #include <linux/fs.h>
 #include <linux/uaccess.h>
-#include <linux/vmalloc.h>
 #include <linux/hrtimer.h>
 #include <linux/fdtable.h>
 #include <linux/mm.h>
@@ -241,25 +240,6 @@ void sysmsg_wq_unlock_wake(struct wait_queue_head *wq, unsigned long flags,
 void sysmsg_wq_wake(struct wait_queue_head *wq, __poll_t events)
 {
 	wake_up_poll(wq, events);
-}
-
-/* The shared area: vmalloc_user(), vfree(), remap_vmalloc_range(). */
-void *sysmsg_vmalloc_user(unsigned long size)
-{
-	return vmalloc_user(size);
-}
-
-void sysmsg_vfree(void *ptr)
-{
-	vfree(ptr);
-}
-
-/* Maps @ptr into @vma, which must start at offset 0 of the file. */
-int sysmsg_remap_vmalloc(struct vm_area_struct *vma, void *ptr)
-{
-	if (vma->vm_pgoff)
-		return -EINVAL;
-	return remap_vmalloc_range(vma, ptr, 0);
 }
 
 /*

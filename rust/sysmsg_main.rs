@@ -9,7 +9,6 @@
 use kernel::prelude::*;
 
 mod access;
-mod area;
 mod context;
 mod dispatch;
 mod file;

@@ -13,8 +13,8 @@
 //!
 //! A [`UserArray`] is a cursor over `len` elements at a user address: reads and writes consume
 //! elements from the front and fail with `EFAULT` without consuming anything, so the caller can
-//! retry element by element to find exactly which one faults. [`Records`] is that interface;
-//! arrays in the shared area (`area`) implement it too.
+//! retry element by element to find exactly which one faults. [`Records`] is that interface, so
+//! that the submit and reap paths do not depend on where the records live.
 
 use crate::glue;
 use core::marker::PhantomData;

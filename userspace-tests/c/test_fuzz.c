@@ -832,11 +832,10 @@ static void do_submit_ioctl(struct fz *t)
 	}
 	/*
 	 * Now and then something invalid: an unknown flag, reap fields without
-	 * a REAP flag. (Bit 3 becomes SYSMSG_SUBMIT_AREA with the shared area;
-	 * the fuzzer maps no area, so that flag is EINVAL all the same.)
+	 * a REAP flag.
 	 */
 	if (chance(t, 3))
-		sub.flags |= 1U << (3 + rnd(t, 29));
+		sub.flags |= 1U << (4 + rnd(t, 28));
 	if (!reap && chance(t, 3)) {
 		if (chance(t, 50))
 			sub.replies = chance(t, 50) ? (uintptr_t)t->replies : r64(t) | 1;

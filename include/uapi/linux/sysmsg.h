@@ -128,31 +128,9 @@ struct sysmsg_reply {
 #define SYSMSG_FEATURE_CANCEL (1ULL << 2)   /* SYSMSG_IOC_CANCEL */
 #define SYSMSG_FEATURE_PRIO (1ULL << 3)     /* sysmsg_msg.prio, fair workers */
 #define SYSMSG_FEATURE_SUBMIT_REAP (1ULL << 4) /* SYSMSG_SUBMIT_REAP(_WAIT) */
-#define SYSMSG_FEATURE_AREA (1ULL << 5)     /* mmap, SYSMSG_SUBMIT_AREA */
 #define SYSMSG_FEATURES_ALL                                                \
 	(SYSMSG_FEATURE_POLL_ARM | SYSMSG_FEATURE_LIMITS | SYSMSG_FEATURE_CANCEL | \
-	 SYSMSG_FEATURE_PRIO | SYSMSG_FEATURE_SUBMIT_REAP | SYSMSG_FEATURE_AREA)
-
-/*
- * The shared area (SYSMSG_FEATURE_AREA): memory shared by the process and the
- * module, where messages and replies can be placed so that the module moves
- * them through its own mapping of the pages instead of copying them from and
- * to user memory (which, for 64-byte records, is most of a NOP's cost).
- *
- * mmap(2) of the file with offset 0, a length that is a multiple of the page
- * size and at most SYSMSG_AREA_MAX, PROT_READ | PROT_WRITE and MAP_SHARED
- * creates it (zero-filled); its first mmap fixes its size, and later ones (by
- * any process that holds the file) must ask for the same length and map the
- * same pages. Anything else fails with EINVAL. It lives as long as the file.
- *
- * With SYSMSG_SUBMIT_AREA, SYSMSG_IOC_SUBMIT's @msgs and @replies are byte
- * offsets into the area (multiples of 8) instead of pointers. An offset that
- * is not a multiple of 8, or no area: EINVAL. Records that would lie past the
- * end of the area are treated as unmapped memory: EFAULT, as for pointers.
- * What messages point to (READ/WRITE buffers, NANOSLEEP's timespec) stays in
- * ordinary user memory.
- */
-#define SYSMSG_AREA_MAX (1U << 20)
+	 SYSMSG_FEATURE_PRIO | SYSMSG_FEATURE_SUBMIT_REAP)
 
 /*
  * struct sysmsg_info - what SYSMSG_IOC_GET_INFO reports.
@@ -195,20 +173,17 @@ struct sysmsg_info {
 #define SYSMSG_SUBMIT_WAIT (1U << 0)
 #define SYSMSG_SUBMIT_REAP (1U << 1)
 #define SYSMSG_SUBMIT_REAP_WAIT (1U << 2)
-#define SYSMSG_SUBMIT_AREA (1U << 3) /* @msgs, @replies: offsets in the area */
 
 /*
  * struct sysmsg_submit - a batch for SYSMSG_IOC_SUBMIT.
- * @msgs:     struct sysmsg_msg array (in; with SYSMSG_SUBMIT_AREA its
- *            offset in the shared area).
+ * @msgs:     struct sysmsg_msg array (in).
  * @count:    how many (in; 0 is allowed: only reap).
  * @flags:    SYSMSG_SUBMIT_* (in).
  * @accepted: how many were accepted, from the first on (out).
  * @error:    0 if all were accepted, else the positive errno that refused
  *            message number @accepted (out).
  * @replies:  with SYSMSG_SUBMIT_REAP(_WAIT): a struct sysmsg_reply array
- *            (in; with SYSMSG_SUBMIT_AREA its offset in the shared area);
- *            else zero.
+ *            (in); else zero.
  * @reap_max: its length (in; >= 1 with a REAP flag, else zero).
  * @reaped:   how many replies were stored in @replies (out).
  *
