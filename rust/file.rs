@@ -46,7 +46,7 @@ use crate::{
     miscdev::FileOps,
     phases,
     process::current_tgid,
-    session::Session,
+    session::{DirectReplies, Session},
     uapi::{
         self, sysmsg_cancel, sysmsg_info, sysmsg_limits, sysmsg_msg, sysmsg_proc_stats,
         sysmsg_reap, sysmsg_reply, sysmsg_stats, sysmsg_submit,
@@ -232,14 +232,19 @@ impl SysmsgFile {
         let wait = req.flags & uapi::SYSMSG_SUBMIT_WAIT != 0;
         let reap_wait = req.flags & uapi::SYSMSG_SUBMIT_REAP_WAIT != 0;
         self.with_session(|s| {
-            let (accepted, err) = s.submit(msgs, req.count as usize, wait);
-            // The reap part reports through `reaped` only; a refused submission never waits.
-            let reaped = if reap {
-                s.reap(replies, req.reap_max as usize, reap_wait && err.is_none())
-                    .unwrap_or(0)
-            } else {
-                0
+            let mut direct = DirectReplies {
+                writer: replies,
+                room: if reap { req.reap_max as usize } else { 0 },
+                stored: 0,
             };
+            let (accepted, err) = s.submit(msgs, req.count as usize, wait, Some(&mut direct));
+            // The reap part reports through `reaped` only; a refused submission never waits, nor
+            // does one that already has replies.
+            let mut reaped = direct.stored;
+            if reap && direct.room > 0 {
+                let wait = reap_wait && err.is_none() && reaped == 0;
+                reaped += s.reap(direct.writer, direct.room, wait).unwrap_or(0);
+            }
             (accepted, err, reaped)
         })
     }
@@ -435,7 +440,7 @@ impl FileOps for SysmsgFile {
         if count == 0 {
             return Ok(0);
         }
-        let (accepted, err) = this.with_session(|s| s.submit(&mut reader, count, false))?;
+        let (accepted, err) = this.with_session(|s| s.submit(&mut reader, count, false, None))?;
         match err {
             Some(e) if accepted == 0 => Err(e),
             _ => Ok(accepted * size_of::<sysmsg_msg>()),

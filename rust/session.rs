@@ -58,6 +58,18 @@ const SUBMIT_CHUNK: usize = 16;
 /// Messages visited per round of an abort (between two chances to reschedule).
 const ABORT_BATCH: usize = 64;
 
+/// Where a submit that is followed by a reap in the same call (`SYSMSG_SUBMIT_REAP`) stores
+/// the replies of messages that complete at submit: straight into the caller's reply array,
+/// while nothing older is waiting to be reaped, instead of through the inline ring.
+pub(crate) struct DirectReplies<'a> {
+    /// The reply array, whose cursor the reap part continues from.
+    pub(crate) writer: &'a mut dyn Records<sysmsg_reply>,
+    /// Replies it may still take.
+    pub(crate) room: usize,
+    /// Replies stored in it.
+    pub(crate) stored: usize,
+}
+
 /// What a cancellation did (see `struct sysmsg_cancel`).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub(crate) struct Cancelled {
@@ -321,13 +333,14 @@ impl Session {
         reader: &mut dyn Records<sysmsg_msg>,
         count: usize,
         wait: bool,
+        mut direct: Option<&mut DirectReplies<'_>>,
     ) -> (usize, Option<Error>) {
         let mut chunk = [sysmsg_msg::default(); SUBMIT_CHUNK];
         let mut done = 0;
         while done < count {
             let want = (count - done).min(SUBMIT_CHUNK);
             let (n, fault) = read_msgs(reader, &mut chunk[..want]);
-            let (accepted, err) = self.submit_chunk(&chunk[..n], wait);
+            let (accepted, err) = self.submit_chunk(&chunk[..n], wait, direct.as_deref_mut());
             done += accepted;
             if let Some(e) = err.or(fault) {
                 return (done, Some(e));
@@ -337,7 +350,12 @@ impl Session {
     }
 
     /// Submits `msgs`, read from user space: see [`Session::submit`].
-    fn submit_chunk(self: &Arc<Self>, msgs: &[sysmsg_msg], wait: bool) -> (usize, Option<Error>) {
+    fn submit_chunk(
+        self: &Arc<Self>,
+        msgs: &[sysmsg_msg],
+        wait: bool,
+        mut direct: Option<&mut DirectReplies<'_>>,
+    ) -> (usize, Option<Error>) {
         let nops = msgs
             .iter()
             .filter(|m| u32::from(m.opcode) == uapi::SYSMSG_OP_NOP)
@@ -357,7 +375,7 @@ impl Session {
                 slots -= 1;
             } else {
                 // This call may wait for room: the replies it made must be reapable meanwhile.
-                self.push_inline(&replies[..queued]);
+                self.push_inline(&replies[..queued], direct.as_deref_mut());
                 queued = 0;
                 if let Err(e) = self.reserve_slot_waiting(wait) {
                     err = Some(e);
@@ -378,7 +396,7 @@ impl Session {
             }
             accepted += 1;
         }
-        self.push_inline(&replies[..queued]);
+        self.push_inline(&replies[..queued], direct);
         self.release_slots(slots);
         self.inline.unreserve(room);
         self.stats
@@ -407,8 +425,20 @@ impl Session {
     }
 
     /// Queues `replies` (places reserved) in the inline ring and wakes readers; once the session
-    /// is aborted, gives their slots back instead.
-    fn push_inline(&self, replies: &[sysmsg_reply]) {
+    /// is aborted, gives their slots back instead. With `direct`, and nothing else ready, stores
+    /// them in the caller's reply array first: reaped at once, their places and slots given back.
+    fn push_inline(&self, mut replies: &[sysmsg_reply], direct: Option<&mut DirectReplies<'_>>) {
+        if let Some(d) = direct.filter(|d| d.room > 0 && !replies.is_empty() && self.ready() == 0) {
+            let want = replies.len().min(d.room);
+            let (n, _) = write_replies(d.writer, &replies[..want]);
+            d.room -= n;
+            d.stored += n;
+            self.inline.unreserve(n as u32);
+            self.release_slots(n as u32);
+            self.stats.reaped.fetch_add(n as u64, Ordering::Relaxed);
+            // What did not fit, or faulted, takes the ring.
+            replies = &replies[n..];
+        }
         if replies.is_empty() {
             return;
         }

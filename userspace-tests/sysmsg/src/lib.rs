@@ -72,7 +72,10 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd},
     os::unix::fs::OpenOptionsExt,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        atomic::{
+            AtomicBool, AtomicU64, AtomicUsize,
+            Ordering::{Relaxed, SeqCst},
+        },
         Condvar, Mutex, MutexGuard,
     },
     time::Duration,
@@ -210,6 +213,9 @@ pub struct Sysmsg {
     table: Mutex<Table>,
     /// Signalled whenever a reaping call ends or a submission is counted.
     cond: Condvar,
+    /// Threads waiting on `cond` (changed with `table` locked): a notification with none costs
+    /// nothing, where `Condvar::notify_all` is a `futex` system call every time.
+    waiters: AtomicUsize,
     /// An eventfd that wakes a thread blocked in a reaping call when the fallback files a reply.
     wake: OwnedFd,
     /// The fallback is enabled.
@@ -259,6 +265,7 @@ impl Sysmsg {
             file,
             table: Mutex::new(Table::new()),
             cond: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             // SAFETY: the descriptor is new and owned by nobody else.
             wake: unsafe { OwnedFd::from_raw_fd(wake) },
             fallback: AtomicBool::new(true),
@@ -362,7 +369,7 @@ impl Sysmsg {
         t.backlog.push_back(reply);
         let reaping = t.reaping;
         drop(t);
-        self.cond.notify_all();
+        self.notify();
         if reaping {
             #[cfg(test)]
             if let Some(fake) = &self.fake {
@@ -388,7 +395,18 @@ impl Sysmsg {
     }
 
     fn wait_cond<'a>(&self, guard: MutexGuard<'a, Table>) -> MutexGuard<'a, Table> {
-        self.cond.wait(guard).unwrap_or_else(|e| e.into_inner())
+        self.waiters.fetch_add(1, SeqCst);
+        let guard = self.cond.wait(guard).unwrap_or_else(|e| e.into_inner());
+        self.waiters.fetch_sub(1, SeqCst);
+        guard
+    }
+
+    /// Wakes the threads waiting on `cond`, if any. Called after changing the table: a thread
+    /// that starts waiting later takes the lock after that change and sees it first.
+    fn notify(&self) {
+        if self.waiters.load(SeqCst) > 0 {
+            self.cond.notify_all();
+        }
     }
 
     /// How many messages submitted through this `Sysmsg` still have their reply in the kernel
@@ -479,7 +497,7 @@ impl Sysmsg {
                 Err(e) => (e.accepted, Some(e.error)),
             };
             self.lock().finish(entries, &prepared, accepted);
-            self.cond.notify_all();
+            self.notify();
             self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
             out.accepted = accepted;
             out.slots = prepared.slots[..accepted].to_vec();
@@ -577,7 +595,7 @@ impl Sysmsg {
         };
         self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
         self.lock().outstanding += accepted as i64;
-        self.cond.notify_all();
+        self.notify();
         r
     }
 
@@ -598,7 +616,7 @@ impl Sysmsg {
         let accepted = r as usize / std::mem::size_of::<sys::sysmsg_msg>();
         self.counters.async_ops.fetch_add(accepted as u64, Relaxed);
         self.lock().outstanding += accepted as i64;
-        self.cond.notify_all();
+        self.notify();
         Ok(accepted)
     }
 
@@ -760,7 +778,7 @@ impl Sysmsg {
                 t.complete(raw, true);
             }
         }
-        self.cond.notify_all();
+        self.notify();
         (t, r)
     }
 
@@ -880,7 +898,7 @@ impl Sysmsg {
             t.complete(raw, false);
         }
         drop(t);
-        self.cond.notify_all();
+        self.notify();
     }
 
     // ---- synchronous calls ----
