@@ -265,6 +265,39 @@ static void test_batch(void)
 		scrub();
 }
 
+/*
+ * Replies come in completion order: NOPs already waiting to be reaped come
+ * before the NOPs of a later submit+reap call, whose replies would otherwise
+ * be stored straight into its reply array.
+ */
+static void test_older_first(void)
+{
+	struct sysmsg_msg m[4];
+	struct sysmsg_reply r[8];
+	struct sysmsg_submit sub;
+	int ret, n;
+
+	nops(m, 3, 0x500);
+	ret = raw_submit(devfd, m, 3, NULL);
+	nops(m, 4, 0x503);
+	memset(r, 0, sizeof(r));
+	n = submit_reap(devfd, m, 4, SYSMSG_SUBMIT_REAP, r, 8, &sub);
+	tap_ok(ret == 3 && n == 4 && sub.reaped == 7 && nop_replies_in_order(r, 7, 0x500),
+	       "older first: 3 NOPs waiting, then submit+reap of 4: reaped %u, tags 0x500.. in order",
+	       sub.reaped);
+	/* Only part of a batch fits: the rest follows the stored ones, in order. */
+	nops(m, 4, 0x510);
+	memset(r, 0, sizeof(r));
+	n = submit_reap(devfd, m, 4, SYSMSG_SUBMIT_REAP, r, 1, &sub);
+	ret = raw_reap(devfd, r + 1, 7, SYSMSG_REAP_NOWAIT);
+	tap_ok(n == 4 && sub.reaped == 1 && ret == 3 && nop_replies_in_order(r, 4, 0x510) &&
+		       no_reply_for(devfd, 0),
+	       "older first: reap_max 1 of 4: reaped %u, then a REAP gets %d more, all in order",
+	       sub.reaped, ret);
+	if (ret != 3)
+		scrub();
+}
+
 #define MANY 1000
 #define MANY_TAG 0x10000
 
@@ -635,6 +668,7 @@ int main(void)
 	test_efault();
 	test_round_trip();
 	test_batch();
+	test_older_first();
 	test_many();
 	test_reap_after_refusal();
 	test_nothing_ready();
