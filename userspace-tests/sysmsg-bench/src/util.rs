@@ -183,6 +183,19 @@ pub fn per_sec(ops: usize, elapsed: Duration) -> f64 {
     ops as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
+/// Runs `run` once over a warm-up of `warm` operations, then times it over `ops`: operations per
+/// second.
+pub fn warm_then_time(
+    warm: usize,
+    ops: usize,
+    mut run: impl FnMut(usize) -> Result<(), String>,
+) -> Result<f64, String> {
+    run(warm)?;
+    let start = std::time::Instant::now();
+    run(ops)?;
+    Ok(per_sec(ops, start.elapsed()))
+}
+
 /// Nanoseconds per operation.
 pub fn ns_per(ops: usize, elapsed: Duration) -> f64 {
     elapsed.as_nanos() as f64 / ops.max(1) as f64

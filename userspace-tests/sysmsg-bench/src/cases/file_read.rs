@@ -14,13 +14,13 @@ use crate::{
     cleanup::TempFile,
     report::Case,
     sm, sysinfo, uring,
-    util::{err, per_sec, Deadline, InFlightBuf, Rng},
+    util::{err, warm_then_time, Deadline, InFlightBuf, Rng},
 };
 use io_uring::{opcode, types};
 use std::{
     io::{Read as _, Seek as _, SeekFrom, Write as _},
     os::fd::{AsRawFd, RawFd},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use sysmsg::sys;
 
@@ -126,7 +126,7 @@ pub fn sysmsg_reads(
     let mut replies = vec![sys::sysmsg_reply::default(); qd];
     let mut msgs = Vec::with_capacity(qd);
     let mut rng = Rng::new(seed);
-    let mut run = |ops: usize| -> Result<(), String> {
+    let run = |ops: usize| -> Result<(), String> {
         let first = qd.min(ops);
         msgs.clear();
         for s in 0..first {
@@ -163,10 +163,7 @@ pub fn sysmsg_reads(
         bufs.settle();
         Ok(())
     };
-    run((ops / 10).max(qd))?;
-    let start = Instant::now();
-    run(ops)?;
-    Ok(per_sec(ops, start.elapsed()))
+    warm_then_time((ops / 10).max(qd), ops, run)
 }
 
 /// Reads per second through io_uring READ at queue depth `qd`.
@@ -174,7 +171,7 @@ pub fn uring_reads(fd: RawFd, pages: u64, qd: usize, ops: usize, seed: u64) -> R
     let mut bufs = InFlightBuf::new(qd * PAGE);
     let mut ring = uring::ring((qd as u32).next_power_of_two().max(8), None)?;
     let mut rng = Rng::new(seed);
-    let mut run = |ops: usize| -> Result<(), String> {
+    let run = |ops: usize| -> Result<(), String> {
         let read = |s: usize, rng: &mut Rng, bufs: &mut InFlightBuf| {
             opcode::Read::new(types::Fd(fd), bufs.ptr_at(s * PAGE), PAGE as u32)
                 .offset(offset(rng, pages))
@@ -216,10 +213,7 @@ pub fn uring_reads(fd: RawFd, pages: u64, qd: usize, ops: usize, seed: u64) -> R
         bufs.settle();
         Ok(())
     };
-    run((ops / 10).max(qd))?;
-    let start = Instant::now();
-    run(ops)?;
-    Ok(per_sec(ops, start.elapsed()))
+    warm_then_time((ops / 10).max(qd), ops, run)
 }
 
 /// Reads per second through Linux AIO PREAD at queue depth `qd`.
@@ -228,7 +222,7 @@ pub fn aio_reads(fd: RawFd, pages: u64, qd: usize, ops: usize, seed: u64) -> Res
     let aio = aio::Context::new(qd as u32 * 2).map_err(|e| err("io_setup", e))?;
     let mut events = vec![aio::IoEvent::default(); qd];
     let mut rng = Rng::new(seed);
-    let mut run = |ops: usize| -> Result<(), String> {
+    let run = |ops: usize| -> Result<(), String> {
         let mut iocbs = Vec::with_capacity(qd);
         let first = qd.min(ops);
         for s in 0..first {
@@ -284,17 +278,14 @@ pub fn aio_reads(fd: RawFd, pages: u64, qd: usize, ops: usize, seed: u64) -> Res
         bufs.settle();
         Ok(())
     };
-    run((ops / 10).max(qd))?;
-    let start = Instant::now();
-    run(ops)?;
-    Ok(per_sec(ops, start.elapsed()))
+    warm_then_time((ops / 10).max(qd), ops, run)
 }
 
 /// Reads per second with plain `pread()`.
 pub fn plain_reads(fd: RawFd, pages: u64, ops: usize, seed: u64) -> Result<f64, String> {
     let mut buf = vec![0u8; PAGE];
     let mut rng = Rng::new(seed);
-    let mut run = |ops: usize| -> Result<(), String> {
+    let run = |ops: usize| -> Result<(), String> {
         for _ in 0..ops {
             let off = offset(&mut rng, pages) as libc::off_t;
             // SAFETY: `buf` is valid for writes of PAGE bytes.
@@ -308,8 +299,5 @@ pub fn plain_reads(fd: RawFd, pages: u64, ops: usize, seed: u64) -> Result<f64, 
         }
         Ok(())
     };
-    run(ops / 10)?;
-    let start = Instant::now();
-    run(ops)?;
-    Ok(per_sec(ops, start.elapsed()))
+    warm_then_time(ops / 10, ops, run)
 }
