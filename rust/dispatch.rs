@@ -1,53 +1,96 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The workers: which message that needs a thread runs next.
+//! The workers: which message that needs a thread runs next, and on which thread.
 //!
-//! Messages that execute on a kernel worker — operations on files that cannot wait without a
-//! thread (regular files, fsync, ttys) and pollable operations their file woke — are *ready*
-//! until a worker takes them. At most `kernel.sysmsg.max_workers` *runners* (work items on the
-//! module's workqueue) take them, one after the other:
+//! Messages that execute on a worker — operations on files that cannot wait without a thread
+//! (regular files, fsync, ttys) and pollable operations their file woke — are *ready* until a
+//! worker takes them. Workers are threads of the message's own process (`pool`), so that it
+//! executes as that process; each process has at most `kernel.sysmsg.max_workers` of them, and at
+//! most `kernel.sysmsg.max_workers` messages execute at once over all processes (*tokens*). The
+//! next message to run is chosen
 //!
-//! - **between processes, round-robin**: the processes with ready messages form a ring; each
-//!   pick takes one message from the process at the front and moves that process to the back. A
-//!   process flooding the workers gets one turn in N when N processes wait, however many messages
-//!   it queued and whatever their priority; priorities order a process's own messages only.
+//! - **between processes, round-robin**: the processes that have ready messages *and* an idle
+//!   worker form a ring; each pick takes one message from the process at the front, hands it to
+//!   one of its idle workers, and moves the process to the back. A process flooding the workers
+//!   gets one turn in N when N processes wait, however many messages it queued and whatever their
+//!   priority; priorities order a process's own messages only. A process whose workers are all
+//!   busy leaves the ring and joins it at the back when one becomes idle.
 //! - **within a process, by priority with aging**: see `priority`.
 //!
-//! Each process's ready messages are in its [`ReadyQueue`] (in `Process`), so a pick is O(1):
-//! the ring's front, then the best of at most `NR_LEVELS` heads. Queueing is O(1) too; a wake-up
-//! in interrupt context may queue a message, so the dispatcher's lock disables interrupts. A
-//! message cancelled while ready is taken off its queue at once.
+//! A worker that finishes a message gives its token back and picks again, so with one process
+//! its workers run ready messages back to back without sleeping. Each process's ready messages
+//! are in its [`ReadyQueue`] (in its pool), so a pick is O(1): the ring's front, then the best of
+//! at most `NR_LEVELS` heads. Queueing is O(1) too; a wake-up in interrupt context may queue a
+//! message, so the dispatcher's lock disables interrupts. A message cancelled while ready is
+//! taken off its queue at once.
 
 use crate::{
     context::MAX_WORKERS,
-    glue,
     irqlock::IrqLock,
     priority::{self, ReadyLinks, ReadyQueue},
+    worker::UserWorker,
     workqueue::OwnedQueue,
 };
 use core::ptr;
-use kernel::{alloc::KVVec, bindings, prelude::*, static_lock_class, types::Opaque};
+use kernel::{bindings, prelude::*, static_lock_class};
 
-/// The most runners: the maximum of `kernel.sysmsg.max_workers`.
-pub(crate) const MAX_RUNNERS: usize = 512;
-
-/// One process's ready messages and its place in the ring. Lives in the process's state;
-/// protected by the dispatcher's lock.
+/// One process's ready messages, its idle workers and its place in the ring. Lives in the
+/// process's pool; protected by the dispatcher's lock.
 pub(crate) struct ProcReady {
     queue: ReadyQueue,
     prev: *mut ProcReady,
     next: *mut ProcReady,
     listed: bool,
+    /// The idle workers: a stack through `WorkerSlot::next_idle`.
+    idle: *mut WorkerSlot,
+    /// Workers started and not killed.
+    threads: u32,
+    /// Workers being started.
+    starting: u32,
 }
 
 impl ProcReady {
-    /// No ready message, not in the ring.
+    /// No ready message, no worker, not in the ring.
     pub(crate) const fn new() -> Self {
         Self {
             queue: ReadyQueue::new(),
             prev: ptr::null_mut(),
             next: ptr::null_mut(),
             listed: false,
+            idle: ptr::null_mut(),
+            threads: 0,
+            starting: 0,
+        }
+    }
+}
+
+/// A worker as the dispatcher sees it, embedded in the worker; protected by the dispatcher's
+/// lock.
+pub(crate) struct WorkerSlot {
+    /// The next idle worker of the same process.
+    next_idle: *mut WorkerSlot,
+    /// The message handed to the worker and not yet taken by it, or null.
+    node: *mut ReadyLinks,
+    /// On its process's idle stack.
+    idle: bool,
+    /// Killed or retired: never handed a message again.
+    dead: bool,
+    /// Its process's ready state.
+    proc: *mut ProcReady,
+    /// Its thread, to wake it (set before the worker is first made idle).
+    thread: *const Option<UserWorker>,
+}
+
+impl WorkerSlot {
+    /// A busy worker of the process `proc`, whose thread is `thread`.
+    pub(crate) fn new(proc: *mut ProcReady, thread: *const Option<UserWorker>) -> Self {
+        Self {
+            next_idle: ptr::null_mut(),
+            node: ptr::null_mut(),
+            idle: false,
+            dead: false,
+            proc,
+            thread,
         }
     }
 }
@@ -57,35 +100,27 @@ impl ProcReady {
 /// # Invariants
 ///
 /// - `head`..`tail` is the ring: a doubly linked list of the `ProcReady`s that have ready
-///   messages, each `listed`; a listed `ProcReady` is valid (its ready messages keep their
-///   process alive).
-/// - `free[..nfree]` are the indices of the runners that are neither queued nor running, and
-///   `running + nfree == MAX_RUNNERS`.
+///   messages and an idle worker, each `listed`; a listed `ProcReady` is valid (its ready
+///   messages keep their process alive).
+/// - `running` counts the workers that were handed a message and have not finished it.
+/// - An idle worker's slot is valid and on exactly its process's idle stack, and `idle` says so.
 pub(crate) struct Inner {
     head: *mut ProcReady,
     tail: *mut ProcReady,
     running: u32,
-    free: [u16; MAX_RUNNERS],
-    nfree: usize,
 }
 
 // SAFETY: the pointers are only followed with the dispatcher's lock held.
 unsafe impl Send for Inner {}
 
 impl Inner {
-    /// An empty ring, every runner free.
+    /// An empty ring, nothing running.
     fn new() -> Self {
-        let mut free = [0u16; MAX_RUNNERS];
-        for (i, f) in free.iter_mut().enumerate() {
-            *f = (MAX_RUNNERS - 1 - i) as u16;
-        }
-        // INVARIANT: nothing listed; all runners free.
+        // INVARIANT: nothing listed, nothing running.
         Self {
             head: ptr::null_mut(),
             tail: ptr::null_mut(),
             running: 0,
-            free,
-            nfree: MAX_RUNNERS,
         }
     }
 
@@ -132,6 +167,23 @@ impl Inner {
         }
     }
 
+    /// Puts `p` in or out of the ring as its ready messages and idle workers say.
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid.
+    unsafe fn relist(&mut self, p: *mut ProcReady) {
+        // SAFETY: per the safety requirements.
+        unsafe {
+            let want = (*p).queue.len() > 0 && !(*p).idle.is_null();
+            if want && !(*p).listed {
+                self.list(p);
+            } else if !want && (*p).listed {
+                self.unlist(p);
+            }
+        }
+    }
+
     /// Queues `node` (of level `level`) for the process `p` at `now`.
     ///
     /// # Safety
@@ -148,13 +200,11 @@ impl Inner {
         // SAFETY: per the safety requirements.
         unsafe {
             (*p).queue.push(node, level, now);
-            if !(*p).listed {
-                self.list(p);
-            }
+            self.relist(p);
         }
     }
 
-    /// Takes `node` off the queue of `p`; `false` if it was on none (a runner took it).
+    /// Takes `node` off the queue of `p`; `false` if it was on none (a worker took it).
     ///
     /// # Safety
     ///
@@ -165,122 +215,136 @@ impl Inner {
             if !(*p).queue.remove(node) {
                 return false;
             }
-            if (*p).queue.len() == 0 {
-                self.unlist(p);
-            }
+            self.relist(p);
         }
         true
     }
 
-    /// The next message to run: the best of the process at the front of the ring, which moves
-    /// to the back (or leaves the ring if that was its last).
-    pub(crate) fn pick(&mut self, now: u64, aging_ns: u64) -> Option<*mut ReadyLinks> {
+    /// Makes the worker `s` idle, unless it is dead.
+    ///
+    /// # Safety
+    ///
+    /// `s` is a valid slot that is not idle.
+    unsafe fn push_idle(&mut self, s: *mut WorkerSlot) {
+        // SAFETY: per the safety requirements; its process outlives its workers.
+        unsafe {
+            if (*s).dead {
+                return;
+            }
+            let p = (*s).proc;
+            (*s).idle = true;
+            (*s).next_idle = (*p).idle;
+            (*p).idle = s;
+            self.relist(p);
+        }
+    }
+
+    /// Takes the worker `s` off its process's idle stack if it is there.
+    ///
+    /// # Safety
+    ///
+    /// `s` is a valid slot.
+    unsafe fn unidle(&mut self, s: *mut WorkerSlot) {
+        // SAFETY: idle slots are valid (type invariants); `s` per the safety requirements.
+        unsafe {
+            if !(*s).idle {
+                return;
+            }
+            let p = (*s).proc;
+            let mut at = &raw mut (*p).idle;
+            while *at != s {
+                at = &raw mut (**at).next_idle;
+            }
+            *at = (*s).next_idle;
+            (*s).idle = false;
+            self.relist(p);
+        }
+    }
+
+    /// Hands the next message to an idle worker of the process at the front of the ring, which
+    /// moves to the back, if a token is free; returns that worker.
+    fn assign(&mut self, max: u32, now: u64, aging_ns: u64) -> Option<*mut WorkerSlot> {
         let p = self.head;
-        if p.is_null() {
+        if p.is_null() || self.running >= max {
             return None;
         }
-        // SAFETY: `p` is listed, so valid, and has at least one ready message.
+        // SAFETY: `p` is listed, so valid, with a ready message and an idle worker, which is
+        // valid (type invariants).
         unsafe {
             self.unlist(p);
-            let node = (*p).queue.pop_best(now, aging_ns);
-            if (*p).queue.len() > 0 {
-                self.list(p);
-            }
-            node
+            let Some(node) = (*p).queue.pop_best(now, aging_ns) else {
+                self.relist(p);
+                return None;
+            };
+            let s = (*p).idle;
+            (*p).idle = (*s).next_idle;
+            (*s).idle = false;
+            (*s).node = node;
+            self.running += 1;
+            self.relist(p);
+            Some(s)
         }
     }
 }
 
-/// A runner: a work item that runs ready messages until there are none.
-#[repr(C)]
-struct Runner {
-    /// First field: the work item's address is the runner's.
-    work: Opaque<bindings::work_struct>,
-    owner: *const Dispatcher,
-    idx: u16,
-}
-
-/// The ready messages of every process and the runners that run them; see the module
-/// documentation.
-///
-/// # Invariants
-///
-/// Runner `i` (`runners[i]`) is queued or running exactly when `i` is not in `Inner::free`.
+/// The ready messages of every process and the tokens of the workers that run them; see the
+/// module documentation.
 #[pin_data]
 pub(crate) struct Dispatcher {
-    /// The workqueue the runners run on. Declared first: destroying it (which waits for every
-    /// runner) happens before the runners are freed.
+    /// Where retired pools stop their workers. Declared first: destroying it (which waits for
+    /// every pool's workers to exit) happens before the lock goes away.
     wq: OwnedQueue,
     #[pin]
     inner: IrqLock<Inner>,
-    runners: KVVec<Runner>,
 }
 
-// SAFETY: the runners' raw pointers point to the dispatcher itself; everything shared is behind
-// the lock or the workqueue.
-unsafe impl Send for Dispatcher {}
-// SAFETY: as above.
-unsafe impl Sync for Dispatcher {}
-
 impl Dispatcher {
-    /// A dispatcher with its workqueue (named `name`).
+    /// A dispatcher whose pools retire on a workqueue named `name`.
     pub(crate) fn new(name: &'static CStr) -> impl PinInit<Self, Error> {
-        try_pin_init!(&this in Self {
-            // The dispatcher bounds the runners itself; the workqueue only must not.
-            wq: OwnedQueue::new(name, MAX_RUNNERS as u32)?,
+        try_pin_init!(Self {
+            wq: OwnedQueue::new(name, 4)?,
             inner <- IrqLock::new(Inner::new(), c"sysmsg::Dispatcher", static_lock_class!()),
-            runners: Self::runners(this.as_ptr())?,
         })
     }
 
-    /// The runners of the dispatcher at `owner`, their work items initialised.
-    fn runners(owner: *const Dispatcher) -> Result<KVVec<Runner>> {
-        let mut v = KVVec::with_capacity(MAX_RUNNERS, GFP_KERNEL)?;
-        for idx in 0..MAX_RUNNERS {
-            v.push(
-                Runner {
-                    work: Opaque::uninit(),
-                    owner,
-                    idx: idx as u16,
-                },
-                GFP_KERNEL,
-            )?;
-        }
-        // The vector is full and never grows again: the work items do not move.
-        for r in v.iter() {
-            // SAFETY: the work item is ours and not queued.
-            unsafe { glue::sysmsg_init_work(r.work.get(), Some(run)) };
-        }
-        Ok(v)
+    /// The workqueue retired pools stop their workers on.
+    pub(crate) fn retire_queue(&self) -> &OwnedQueue {
+        &self.wq
     }
 
-    /// Queues a ready message for its process and starts a runner if one may start.
+    /// Hands ready messages to idle workers while tokens are free and wakes them, except `me`,
+    /// whose message is returned when `take_mine` (it is running already).
+    fn fill(inner: &mut Inner, me: *mut WorkerSlot, take_mine: bool) -> Option<*mut ReadyLinks> {
+        let (max, now, aging) = (MAX_WORKERS.get() as u32, now_ns(), priority::aging_ns());
+        let mut mine = None;
+        while let Some(s) = inner.assign(max, now, aging) {
+            // SAFETY: `assign` returns valid slots of live workers, whose threads live as long
+            // as they do.
+            unsafe {
+                if s == me && take_mine {
+                    mine = Some(core::mem::take(&mut (*s).node));
+                } else if let Some(t) = &*(*s).thread {
+                    t.wake();
+                }
+            }
+        }
+        mine
+    }
+
+    /// Queues a ready message for its process and hands it to a worker if one may run it.
     ///
     /// # Safety
     ///
     /// As [`Inner::push`].
     pub(crate) unsafe fn queue(&self, p: *mut ProcReady, node: *mut ReadyLinks, level: u8) {
         let now = now_ns();
-        let start = {
-            let mut inner = self.inner.lock();
-            // SAFETY: per the safety requirements.
-            unsafe { inner.push(p, node, level, now) };
-            if inner.running < MAX_WORKERS.get() as u32 && inner.nfree > 0 {
-                inner.nfree -= 1;
-                inner.running += 1;
-                Some(inner.free[inner.nfree])
-            } else {
-                None
-            }
-        };
-        if let Some(idx) = start {
-            // SAFETY: the runner was free (type invariants), so not queued; it lives as long as
-            // the dispatcher, whose workqueue drains it before it is freed.
-            unsafe { self.wq.queue_raw(self.runners[usize::from(idx)].work.get()) };
-        }
+        let mut inner = self.inner.lock();
+        // SAFETY: per the safety requirements.
+        unsafe { inner.push(p, node, level, now) };
+        Self::fill(&mut inner, ptr::null_mut(), false);
     }
 
-    /// Takes a ready message off its queue before a runner took it; `false` if a runner did.
+    /// Takes a ready message off its queue before a worker took it; `false` if one did.
     ///
     /// # Safety
     ///
@@ -290,19 +354,92 @@ impl Dispatcher {
         unsafe { self.inner.lock().remove(p, node) }
     }
 
-    /// The next message for runner `idx`, or `None`, and then the runner is free again.
-    fn next(&self, idx: u16) -> Option<*mut ReadyLinks> {
-        let aging = priority::aging_ns();
-        let now = now_ns();
+    /// The message handed to the worker `s`, if any; it is then the message's owner.
+    ///
+    /// # Safety
+    ///
+    /// `s` is the slot of a live worker, called from that worker.
+    pub(crate) unsafe fn take(&self, s: *mut WorkerSlot) -> Option<*mut ReadyLinks> {
+        let _inner = self.inner.lock();
+        // SAFETY: the slot is protected by the lock we hold.
+        let node = unsafe { core::mem::take(&mut (*s).node) };
+        (!node.is_null()).then_some(node)
+    }
+
+    /// The worker `s` finished its message: gives its token back, makes it idle and hands out
+    /// ready messages. Returns the worker's next message if `more` and it gets one.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dispatcher::take`]; the worker was running a message it took.
+    pub(crate) unsafe fn finish(&self, s: *mut WorkerSlot, more: bool) -> Option<*mut ReadyLinks> {
         let mut inner = self.inner.lock();
-        let node = inner.pick(now, aging);
-        if node.is_none() {
-            inner.running -= 1;
-            let n = inner.nfree;
-            inner.free[n] = idx;
-            inner.nfree += 1;
+        inner.running -= 1;
+        // SAFETY: per the safety requirements the worker is busy, so not idle.
+        unsafe { inner.push_idle(s) };
+        Self::fill(&mut inner, s, more)
+    }
+
+    /// Whether the process `p` should start a worker, and if so counts it as starting: when it
+    /// has none, or all are busy and fewer than `kernel.sysmsg.max_workers` exist or start.
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid.
+    pub(crate) unsafe fn want_worker(&self, p: *mut ProcReady) -> bool {
+        let _inner = self.inner.lock();
+        // SAFETY: per the safety requirements; protected by the lock.
+        let p = unsafe { &mut *p };
+        let total = p.threads + p.starting;
+        let want =
+            total == 0 || (p.idle.is_null() && p.starting == 0 && total < MAX_WORKERS.get() as u32);
+        if want {
+            p.starting += 1;
         }
-        node
+        want
+    }
+
+    /// A worker counted by [`Dispatcher::want_worker`] started (`Some`, now idle) or failed.
+    /// Returns whether the process has a worker.
+    ///
+    /// # Safety
+    ///
+    /// `p` is valid; a started worker's slot is valid, of `p`, busy, and lives until it is
+    /// retired.
+    pub(crate) unsafe fn started(&self, p: *mut ProcReady, s: Option<*mut WorkerSlot>) -> bool {
+        let mut inner = self.inner.lock();
+        // SAFETY: per the safety requirements.
+        unsafe {
+            (*p).starting -= 1;
+            if let Some(s) = s {
+                (*p).threads += 1;
+                inner.push_idle(s);
+                Self::fill(&mut inner, ptr::null_mut(), false);
+            }
+            (*p).threads > 0
+        }
+    }
+
+    /// The worker `s` is killed or retired: it is never handed a message again. Returns the
+    /// message it was handed and had not taken; the caller runs it and then calls
+    /// [`Dispatcher::finish`] (as does a worker still running a message it took).
+    ///
+    /// # Safety
+    ///
+    /// `s` is a valid slot.
+    pub(crate) unsafe fn kill(&self, s: *mut WorkerSlot) -> Option<*mut ReadyLinks> {
+        let mut inner = self.inner.lock();
+        // SAFETY: per the safety requirements.
+        unsafe {
+            if (*s).dead {
+                return None;
+            }
+            inner.unidle(s);
+            (*s).dead = true;
+            (*(*s).proc).threads -= 1;
+            let node = core::mem::take(&mut (*s).node);
+            (!node.is_null()).then_some(node)
+        }
     }
 }
 
@@ -310,25 +447,6 @@ impl Dispatcher {
 fn now_ns() -> u64 {
     // SAFETY: no preconditions; callable from any context.
     unsafe { bindings::ktime_get() as u64 }
-}
-
-/// A runner's work function: runs ready messages until none is left.
-///
-/// # Safety
-///
-/// Called by the workqueue for a runner's work item.
-unsafe extern "C" fn run(work: *mut bindings::work_struct) {
-    // SAFETY: the work item is the first field of a `Runner` (`repr(C)`), which lives as long as
-    // its dispatcher, which outlives every runner (see `Dispatcher::wq`).
-    let (d, idx) = unsafe {
-        let r = &*work.cast::<Runner>();
-        (&*r.owner, r.idx)
-    };
-    while let Some(node) = d.next(idx) {
-        // SAFETY: `node` was queued by `crate::ops::file` for a message it handed over.
-        unsafe { crate::ops::file::run_ready(node) };
-        glue::cond_resched();
-    }
 }
 
 #[kunit_tests(sysmsg_dispatch)]
@@ -343,6 +461,25 @@ mod tests {
         links: ReadyLinks,
         proc: u32,
         id: u32,
+    }
+
+    /// One pick as a worker makes it: hand out, take, finish.
+    fn pick(inner: &mut Inner) -> Option<*mut ReadyLinks> {
+        let s = inner.assign(u32::MAX, 0, 0)?;
+        // SAFETY: `assign` returned a live slot of the test.
+        unsafe {
+            let node = core::mem::take(&mut (*s).node);
+            inner.running -= 1;
+            inner.push_idle(s);
+            Some(node)
+        }
+    }
+
+    /// An idle worker slot of `p` with no thread (tests never wake it).
+    fn idle_worker(inner: &mut Inner, p: *mut ProcReady, s: &mut WorkerSlot) {
+        *s = WorkerSlot::new(p, ptr::null());
+        // SAFETY: `s` and `p` outlive their use in the test.
+        unsafe { inner.push_idle(s) };
     }
 
     fn who(p: *mut ReadyLinks) -> (u32, u32) {
@@ -379,6 +516,12 @@ mod tests {
             )?;
         }
         let mut inner = Inner::new();
+        let (mut wa, mut wb) = (
+            WorkerSlot::new(ptr::null_mut(), ptr::null()),
+            WorkerSlot::new(ptr::null_mut(), ptr::null()),
+        );
+        idle_worker(&mut inner, &raw mut a, &mut wa);
+        idle_worker(&mut inner, &raw mut b, &mut wb);
         for n in nodes.iter_mut() {
             let (p, prio) = if n.proc == 1 {
                 (&raw mut a, 3)
@@ -390,15 +533,15 @@ mod tests {
         }
         let mut order = KVec::new();
         for _ in 0..6 {
-            order.push(who(inner.pick(0, 0).ok_or(EINVAL)?), GFP_KERNEL)?;
+            order.push(who(pick(&mut inner).ok_or(EINVAL)?), GFP_KERNEL)?;
         }
         assert_eq!(
             &order[..],
             &[(1, 0), (2, 0), (1, 1), (2, 1), (1, 2), (2, 2)]
         );
         // Process 2 is done and leaves the ring: process 1 has it to itself.
-        assert_eq!(who(inner.pick(0, 0).ok_or(EINVAL)?), (1, 3));
-        assert_eq!(who(inner.pick(0, 0).ok_or(EINVAL)?), (1, 4));
+        assert_eq!(who(pick(&mut inner).ok_or(EINVAL)?), (1, 3));
+        assert_eq!(who(pick(&mut inner).ok_or(EINVAL)?), (1, 4));
         assert!(!b.listed);
         Ok(())
     }
@@ -414,6 +557,8 @@ mod tests {
             id: 0,
         };
         let mut inner = Inner::new();
+        let mut w = WorkerSlot::new(ptr::null_mut(), ptr::null());
+        idle_worker(&mut inner, &raw mut a, &mut w);
         // SAFETY: `a` and `n` outlive their use here.
         unsafe {
             inner.push(&raw mut a, &raw mut n.links, level(0), 0);
@@ -421,7 +566,48 @@ mod tests {
             assert!(!inner.remove(&raw mut a, &raw mut n.links));
         }
         assert!(!a.listed);
-        assert!(inner.pick(0, 0).is_none());
+        assert!(pick(&mut inner).is_none());
+        Ok(())
+    }
+
+    /// A process whose only worker is busy is passed over; it is picked again once the worker
+    /// is idle, and a worker that is dead is never handed a message.
+    #[test]
+    fn busy_and_dead_workers() -> Result {
+        let (mut a, mut b) = (ProcReady::new(), ProcReady::new());
+        let mut n: [Node; 3] = core::array::from_fn(|id| Node {
+            links: ReadyLinks::new(),
+            proc: if id == 2 { 2 } else { 1 },
+            id: id as u32,
+        });
+        let mut inner = Inner::new();
+        let (mut wa, mut wb) = (
+            WorkerSlot::new(ptr::null_mut(), ptr::null()),
+            WorkerSlot::new(ptr::null_mut(), ptr::null()),
+        );
+        idle_worker(&mut inner, &raw mut a, &mut wa);
+        // SAFETY: everything outlives its use here.
+        unsafe {
+            inner.push(&raw mut a, &raw mut n[0].links, level(0), 0);
+            inner.push(&raw mut a, &raw mut n[1].links, level(0), 0);
+            let s = inner.assign(8, 0, 0).ok_or(EINVAL)?;
+            assert!(s == &raw mut wa);
+            // A's only worker is busy: A is out of the ring, B has no worker yet.
+            inner.push(&raw mut b, &raw mut n[2].links, level(0), 0);
+            assert!(inner.assign(8, 0, 0).is_none());
+            idle_worker(&mut inner, &raw mut b, &mut wb);
+            let t = inner.assign(8, 0, 0).ok_or(EINVAL)?;
+            assert!(t == &raw mut wb && who((*t).node) == (2, 2));
+            // The token bound: two running, a third is not handed out.
+            (*s).node = ptr::null_mut();
+            inner.push_idle(s);
+            assert!(inner.assign(2, 0, 0).is_none());
+            assert_eq!(inner.running, 2);
+            // A dead worker is not made idle again.
+            wa.dead = true;
+            inner.unidle(&raw mut wa);
+            assert!(!a.listed && a.idle.is_null());
+        }
         Ok(())
     }
 }

@@ -50,14 +50,6 @@ mod ffi {
         pub(crate) fn sysmsg_poll_disarm(entries: *mut bindings::wait_queue_entry);
         pub(crate) fn sysmsg_wait_entry_detach(entry: *mut bindings::wait_queue_entry);
         pub(crate) fn sysmsg_wake_key_events(key: *mut c_void) -> c_uint;
-        pub(crate) fn sysmsg_init_work(
-            work: *mut bindings::work_struct,
-            func: bindings::work_func_t,
-        );
-        pub(crate) fn sysmsg_queue_work(
-            wq: *mut bindings::workqueue_struct,
-            work: *mut bindings::work_struct,
-        ) -> bool;
         pub(crate) fn sysmsg_current_mm_grab() -> *mut bindings::mm_struct;
         pub(crate) fn sysmsg_current_mm_is(mm: *mut bindings::mm_struct) -> bool;
         pub(crate) fn sysmsg_mm_drop(mm: *mut bindings::mm_struct);
@@ -94,6 +86,11 @@ mod ffi {
             lock: *mut bindings::spinlock_t,
             flags: c_ulong,
         );
+        pub(crate) fn sysmsg_get_current_cred() -> *const bindings::cred;
+        pub(crate) fn sysmsg_swap_creds(cred: *const bindings::cred) -> *const bindings::cred;
+        pub(crate) fn sysmsg_forward_thread_signal(sig: c_int, to: *mut bindings::task_struct);
+        pub(crate) fn sysmsg_fatal_signal_pending() -> bool;
+        pub(crate) fn sysmsg_set_running();
     }
 }
 
@@ -392,4 +389,23 @@ pub(crate) fn current_holds(file: &File) -> Holds {
 pub(crate) fn may_open_restricted(gid: i32) -> bool {
     // SAFETY: no preconditions; process context.
     unsafe { sysmsg_may_open_restricted(gid) }
+}
+
+/// Whether `r` (a negative errno) is one of the kernel's restart codes (`-ERESTARTSYS` ...
+/// `-ERESTART_RESTARTBLOCK`), which a system call never returns to user space.
+pub(crate) fn is_restart(r: i64) -> bool {
+    (-516..=-512).contains(&r)
+}
+
+/// Whether the calling thread has a fatal signal pending.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: only reads the calling thread's own state.
+    unsafe { sysmsg_fatal_signal_pending() }
+}
+
+/// Marks the calling thread running (`__set_current_state(TASK_RUNNING)`): a worker thread that
+/// was about to sleep found work.
+pub(crate) fn set_running() {
+    // SAFETY: only changes the calling thread's own state.
+    unsafe { sysmsg_set_running() };
 }

@@ -18,6 +18,7 @@
 
 use crate::{
     glue::MmRef,
+    identity::Identity,
     priority::ReadyLinks,
     queue::{Link, Linked},
     session::Session,
@@ -117,6 +118,8 @@ pub(crate) struct FileArgs {
     pub(crate) buf: UnsafeCell<KVVec<u8>>,
     /// The address space a read's data may be written back to.
     pub(crate) mm: Option<MmRef>,
+    /// Who it executes as on a worker.
+    pub(crate) identity: Identity,
 }
 
 /// The copied-in arguments of a message.

@@ -89,7 +89,7 @@ pub(crate) fn copyin(session: &Arc<Session>, m: &sysmsg_msg) -> Result<MsgPtr> {
     let args = match validate(m)? {
         Op::Nop => Args::Nop,
         Op::Nanosleep => sleep::copyin(m)?,
-        Op::File(kind, offset) => file::copyin(m, kind, offset)?,
+        Op::File(kind, offset) => file::copyin(session, m, kind, offset)?,
     };
     MsgPtr::new(session, m.tag, m.opcode, args)
 }

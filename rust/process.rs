@@ -12,11 +12,9 @@ use crate::{
     dispatch::ProcReady,
     hysteresis::{Budget, Flow, Wake},
     limits::{low_water_mark, Change, Limits, LOW_WATER, MAX_TOTAL, NR_INFLIGHT},
+    pool::Pool,
 };
-use core::{
-    cell::UnsafeCell,
-    sync::atomic::{AtomicU64, Ordering},
-};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     bindings, new_mutex,
     prelude::*,
@@ -44,8 +42,8 @@ pub(crate) fn current_tgid() -> Pid {
 
 /// The state of one thread group using sysmsg.
 pub(crate) struct Process {
-    /// Its messages ready for a worker (protected by the dispatcher's lock).
-    ready: UnsafeCell<ProcReady>,
+    /// Its workers and its messages ready for one.
+    pool: Arc<Pool>,
     /// The thread group id, in the initial pid namespace.
     tgid: Pid,
     /// Its own limits, `soft | hard << 32` (so that both change at once).
@@ -53,11 +51,6 @@ pub(crate) struct Process {
     /// Its messages in flight, its throttle, its counters.
     flow: Flow,
 }
-
-// SAFETY: `ready` is only touched under the dispatcher's lock; the rest is atomics.
-unsafe impl Sync for Process {}
-// SAFETY: as above; the raw pointers in `ready` belong to the dispatcher's lists.
-unsafe impl Send for Process {}
 
 /// Packs limits into one word.
 fn pack(l: Limits) -> u64 {
@@ -74,18 +67,23 @@ fn unpack(v: u64) -> Limits {
 
 impl Process {
     /// A process starting with the default limits.
-    fn new(tgid: Pid) -> Self {
-        Self {
-            ready: UnsafeCell::new(ProcReady::new()),
+    fn new(tgid: Pid) -> Result<Self> {
+        Ok(Self {
+            pool: Pool::new()?,
             tgid,
             own: AtomicU64::new(pack(Limits::defaults())),
             flow: Flow::default(),
-        }
+        })
     }
 
     /// Its queue of messages ready for a worker, for the dispatcher (whose lock protects it).
     pub(crate) fn ready(&self) -> *mut ProcReady {
-        self.ready.get()
+        self.pool.ready()
+    }
+
+    /// Its workers.
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// The thread group id, in the initial pid namespace.
@@ -152,6 +150,13 @@ impl Process {
     }
 }
 
+impl Drop for Process {
+    /// The process is done with sysmsg: its workers go (see `pool`).
+    fn drop(&mut self) {
+        self.pool.clone().retire();
+    }
+}
+
 /// A registered process and how many users (open files, at the moment) hold it.
 struct Entry {
     process: Arc<Process>,
@@ -181,7 +186,7 @@ impl Registry {
     /// Takes a reference on the process `tgid`, creating its state on first use.
     pub(crate) fn get(&self, tgid: Pid) -> Result<Arc<Process>> {
         // Allocate before taking the lock; unused if the process is already known.
-        let fresh = Arc::new(Process::new(tgid), GFP_KERNEL)?;
+        let fresh = Arc::new(Process::new(tgid)?, GFP_KERNEL)?;
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut inner = self.inner.lock();
         if let Some(entry) = inner.by_tgid.get_mut(&tgid) {

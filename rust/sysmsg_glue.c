@@ -186,12 +186,6 @@ __poll_t sysmsg_wake_key_events(void *key)
 	return key ? key_to_poll(key) : ~(__poll_t)0;
 }
 
-/* Initialises a work item (INIT_WORK is a macro with a static lockdep key). */
-void sysmsg_init_work(struct work_struct *work, work_func_t func)
-{
-	INIT_WORK(work, func);
-}
-
 /* The address space of the calling task, with a reference (mmgrab), or NULL. */
 struct mm_struct *sysmsg_current_mm_grab(void)
 {
@@ -300,12 +294,6 @@ void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs)
 	hrtimer_start(timer, ns_to_ktime(ns), abs ? HRTIMER_MODE_ABS : HRTIMER_MODE_REL);
 }
 
-/* Queues @work on @wq (queue_work() is inline); false if it was already queued. */
-bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work)
-{
-	return queue_work(wq, work);
-}
-
 /* access_ok(): whether [@addr, @addr + @len) lies in user address space. */
 bool sysmsg_access_ok(unsigned long addr, unsigned long len)
 {
@@ -405,18 +393,28 @@ static int sysmsg_match_file(const void *p, struct file *file, unsigned int fd)
  * its table: whether the calling process still holds @file.
  *   1  another descriptor in the caller's table refers to it;
  *   0  the process no longer holds it: it closed its last descriptor, or
- *      this is exit_files() of the last thread of its thread group;
+ *      this is exit_files() of the last user of its table;
  *  -1  undecided: a thread that has its own table (unshare(CLONE_FILES)) is
  *      exiting while other threads of its group live on.
- * exit_files() clears current->files before closing the table, so a NULL
- * table means the caller is exiting; signal->live counts the threads of the
- * group that have not started to exit.
+ * exit_files() clears current->files before closing the table, and closes
+ * it only when the last thread sharing it is done, so a NULL table means
+ * that no thread uses this table any more. Another thread of the group that
+ * is neither exiting nor a user worker (sysmsg's own workers have no table)
+ * then has a table of its own, which may hold the file.
  */
 int sysmsg_current_holds(struct file *file)
 {
+	struct task_struct *t;
+	int others = 0;
+
 	if (current->files)
 		return iterate_fd(current->files, 0, sysmsg_match_file, file) ? 1 : 0;
-	return atomic_read(&current->signal->live) ? -1 : 0;
+	rcu_read_lock();
+	for_each_thread(current, t)
+		if (t != current && !(t->flags & (PF_EXITING | PF_USER_WORKER)))
+			others = 1;
+	rcu_read_unlock();
+	return others ? -1 : 0;
 }
 
 /*
@@ -447,4 +445,55 @@ unsigned long sysmsg_spin_lock_irqsave(spinlock_t *lock)
 void sysmsg_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
 {
 	spin_unlock_irqrestore(lock, flags);
+}
+
+/*
+ * Execution identity (rust/identity.rs). get_current_cred() is inline; so are
+ * override_creds() and revert_creds(), which are the same pointer swap of the
+ * subjective credentials: sysmsg_swap_creds() installs @cred as current's
+ * subjective credentials and returns the ones it replaced.
+ */
+const struct cred *sysmsg_get_current_cred(void)
+{
+	return get_current_cred();
+}
+
+const struct cred *sysmsg_swap_creds(const struct cred *cred)
+{
+	return override_creds(cred);
+}
+
+/*
+ * Hands @sig on to @to if it is pending on the calling thread alone. A worker
+ * thread blocks every signal but SIGKILL and SIGSTOP, so a signal that the
+ * kernel sends to "current" while a worker executes (SIGPIPE from a pipe or
+ * socket write, SIGXFSZ past RLIMIT_FSIZE) stays pending there: it is taken
+ * off and sent to the submitting thread, as the system call would have.
+ */
+void sysmsg_forward_thread_signal(int sig, struct task_struct *to)
+{
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t mask;
+	int taken = 0;
+
+	siginitsetinv(&mask, sigmask(sig));
+	spin_lock_irq(&current->sighand->siglock);
+	if (sigismember(&current->pending.signal, sig))
+		taken = dequeue_signal(&mask, &info, &type) == sig;
+	spin_unlock_irq(&current->sighand->siglock);
+	if (taken)
+		send_sig(sig, to, 0);
+}
+
+/* fatal_signal_pending(current) (inline). */
+bool sysmsg_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+/* __set_current_state(TASK_RUNNING) (a macro): a worker that found work. */
+void sysmsg_set_running(void)
+{
+	__set_current_state(TASK_RUNNING);
 }

@@ -6,6 +6,7 @@
 #ifndef SYSMSG_GLUE_H
 #define SYSMSG_GLUE_H
 
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
 #include <linux/mm_types.h>
@@ -21,7 +22,6 @@ __poll_t sysmsg_poll_arm(struct file *file, struct wait_queue_entry *entries, __
 void sysmsg_poll_disarm(struct wait_queue_entry *entries);
 void sysmsg_wait_entry_detach(struct wait_queue_entry *entry);
 __poll_t sysmsg_wake_key_events(void *key);
-void sysmsg_init_work(struct work_struct *work, work_func_t func);
 struct mm_struct *sysmsg_current_mm_grab(void);
 bool sysmsg_current_mm_is(struct mm_struct *mm);
 void sysmsg_mm_drop(struct mm_struct *mm);
@@ -32,7 +32,6 @@ void sysmsg_wq_wake_sleepers(struct wait_queue_head *wq, __poll_t events);
 int sysmsg_copy_words_in(u64 *dst, const void __user *src, unsigned long words);
 int sysmsg_copy_words_out(void __user *dst, const u64 *src, unsigned long words);
 void sysmsg_hrtimer_start(struct hrtimer *timer, s64 ns, bool abs);
-bool sysmsg_queue_work(struct workqueue_struct *wq, struct work_struct *work);
 bool sysmsg_access_ok(unsigned long addr, unsigned long len);
 void sysmsg_cond_resched(void);
 int sysmsg_limits_target(pid_t vpid);
@@ -44,5 +43,11 @@ int sysmsg_current_holds(struct file *file);
 bool sysmsg_may_open_restricted(int gid);
 unsigned long sysmsg_spin_lock_irqsave(spinlock_t *lock);
 void sysmsg_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+
+const struct cred *sysmsg_get_current_cred(void);
+const struct cred *sysmsg_swap_creds(const struct cred *cred);
+void sysmsg_forward_thread_signal(int sig, struct task_struct *to);
+bool sysmsg_fatal_signal_pending(void);
+void sysmsg_set_running(void);
 
 #endif /* SYSMSG_GLUE_H */

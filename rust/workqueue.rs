@@ -50,19 +50,6 @@ impl OwnedQueue {
     }
 }
 
-impl OwnedQueue {
-    /// Queues a raw work item; `false` if it was already queued. Callable from any context.
-    ///
-    /// # Safety
-    ///
-    /// `work` must be an initialised work item that stays valid until its function has run (the
-    /// function may free it).
-    pub(crate) unsafe fn queue_raw(&self, work: *mut bindings::work_struct) -> bool {
-        // SAFETY: `ptr` is a live workqueue; `work` is valid per the safety requirements.
-        unsafe { crate::glue::sysmsg_queue_work(self.ptr.as_ptr(), work) }
-    }
-}
-
 impl Deref for OwnedQueue {
     type Target = Queue;
 

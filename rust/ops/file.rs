@@ -12,8 +12,9 @@
 //!   message adds its two wait entries to the file's wait queues (a `poll_table` callback, as
 //!   io_uring does) and holds no thread; the wake callback, in whatever context the file wakes
 //!   it, takes the message from `ARMED` and queues its work item, which tries again.
-//! - **everything else** (regular files, ttys, fsync) runs on the module's bounded workqueue,
-//!   where it may block.
+//! - **everything else** (regular files, ttys, fsync) runs on a worker of the submitting process
+//!   (`pool`), where it may block, and so do retries of woken pollable operations. On a worker it
+//!   executes with the identity captured at copyin (`identity`).
 //!
 //! Ownership moves by compare-and-swap of the message's state: the wake callback only takes a
 //! message that is `ARMED`; while its owner is still arming it (`ARMING`) a wake-up only marks it
@@ -21,9 +22,11 @@
 
 use crate::{
     glue::{self, need, MmRef},
+    identity::Identity,
     message::{state, Args, FileArgs, FileKind, Message, MsgPtr, ECANCELED},
     phases::Cancel,
     priority::{self, ReadyLinks},
+    session::Session,
     uapi,
     wait::{POLLIN, POLLOUT},
 };
@@ -34,6 +37,7 @@ use kernel::{
     ffi::{c_int, c_uint, c_void},
     fs::file::LocalFile,
     prelude::*,
+    sync::Arc,
     uaccess::{UserPtr, UserSlice},
 };
 
@@ -41,8 +45,15 @@ use kernel::{
 /// retried before its reply reports `EAGAIN`.
 const POLL_RETRIES: u32 = 8;
 
-/// copyin of a file operation whose fields were validated by `phases::validate`.
-pub(crate) fn copyin(m: &uapi::sysmsg_msg, kind: FileKind, offset: bool) -> Result<Args> {
+/// copyin of a file operation whose fields were validated by `phases::validate`. Any file
+/// operation may need a worker of the process (a pollable one to retry after a wake-up), so the
+/// process gets one here if it has none (`pool`), after every check the system call makes.
+pub(crate) fn copyin(
+    session: &Arc<Session>,
+    m: &uapi::sysmsg_msg,
+    kind: FileKind,
+    offset: bool,
+) -> Result<Args> {
     let fd = u32::try_from(m.fd).map_err(|_| EBADF)?;
     let local = LocalFile::fget(fd)?;
     // SAFETY: the descriptor was looked up by this thread, which holds no `fdget_pos` on it (the
@@ -75,6 +86,10 @@ pub(crate) fn copyin(m: &uapi::sysmsg_msg, kind: FileKind, offset: bool) -> Resu
         }
         FileKind::Sync(_) => {}
     }
+    session
+        .process()
+        .pool()
+        .ensure_worker(session.dispatcher())?;
     Ok(Args::File(FileArgs {
         file,
         kind,
@@ -88,6 +103,7 @@ pub(crate) fn copyin(m: &uapi::sysmsg_msg, kind: FileKind, offset: bool) -> Resu
         len: len as u32,
         buf: UnsafeCell::new(buf),
         mm,
+        identity: Identity::capture(),
     }))
 }
 
@@ -235,37 +251,61 @@ fn poll_run(mut msg: MsgPtr) {
     msg.publish(EAGAIN.to_errno().into());
 }
 
-/// A runner took a ready message: runs a queued operation, or retries a woken pollable one.
+/// A worker of the submitting process took a ready message: runs a queued operation, or retries
+/// a woken pollable one, as the submitter (`identity`).
 ///
 /// # Safety
 ///
-/// `ready` is the `exec.file.ready` of a message queued by [`queue`] and just taken off its
-/// queue by a runner, which becomes its owner.
+/// `ready` is the `exec.file.ready` of a message queued by [`queue`] and just handed to a
+/// worker, which becomes its owner.
 pub(crate) unsafe fn run_ready(ready: *mut ReadyLinks) {
     // SAFETY: per the safety requirements.
     let msg = unsafe { MsgPtr::from_raw(Message::from_ready(ready)) };
+    let from = if args(&msg).pollable {
+        state::FIRED
+    } else {
+        state::QUEUED
+    };
+    let started = msg
+        .state
+        .compare_exchange(from, state::RUNNING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok();
     if args(&msg).pollable {
-        // `FIRED`: the wake callback took it and its entries may still be queued.
+        // `FIRED` (or cancelled from it): the wake callback took it and its entries may still
+        // be queued.
         // SAFETY: `exec.file` is live.
         unsafe { glue::sysmsg_poll_disarm(msg.exec.file.waits.get().cast()) };
-        msg.state.store(state::RUNNING, Ordering::SeqCst);
-        return poll_run(msg);
     }
-    if msg
-        .state
-        .compare_exchange(
-            state::QUEUED,
-            state::RUNNING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_err()
-    {
+    if !started {
         // Cancelled before it started.
         return msg.publish(ECANCELED);
     }
-    let r = execute(&msg, false);
-    msg.publish(r);
+    if args(&msg).pollable {
+        return run_as_submitter(msg, poll_run);
+    }
+    run_as_submitter(msg, |msg| {
+        let r = execute(&msg, false);
+        if !glue::is_restart(r) {
+            return msg.publish(r);
+        }
+        // Interrupted by a group stop (a worker takes no other signal but `SIGKILL`): the system
+        // call would restart once the process continues, and so does the message, after its
+        // worker took part in the stop. A kill or an abort ends it instead.
+        // SAFETY: the message holds a reference on its session.
+        if glue::fatal_signal_pending() || unsafe { (*msg.session()).is_dead() } {
+            return msg.publish(-i64::from(bindings::EINTR));
+        }
+        msg.state.store(state::QUEUED, Ordering::Release);
+        queue(msg);
+    });
+}
+
+/// Runs `f` on `msg` as its submitter (see `identity`).
+fn run_as_submitter(msg: MsgPtr, f: impl FnOnce(MsgPtr)) {
+    // A counted copy: once `f` publishes or arms the message, it may be freed before the
+    // credentials are put back.
+    let id = args(&msg).identity.clone();
+    id.run(|| f(msg));
 }
 
 /// A wake-up of wait entry `idx`.
@@ -356,17 +396,14 @@ pub(crate) fn cancel(m: &Message) -> Cancel {
         // SAFETY: the exchange made us the owner.
         return Cancel::Taken(unsafe { MsgPtr::from_raw(m.as_raw()) });
     }
-    if m.state
-        .compare_exchange(
-            state::QUEUED,
-            state::CANCELLED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_err()
-    {
+    // Queued for a worker: not started, or woken and not retried yet.
+    let Some(was) = [state::QUEUED, state::FIRED].into_iter().find(|&from| {
+        m.state
+            .compare_exchange(from, state::CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }) else {
         return Cancel::Busy;
-    }
+    };
     // SAFETY: the message holds a reference on its session, whose process holds the queue;
     // `exec.file.ready` is live and, if queued, queued for that process.
     let removed = unsafe {
@@ -375,13 +412,16 @@ pub(crate) fn cancel(m: &Message) -> Cancel {
             .dispatcher()
             .remove(session.process().ready(), m.exec.file.ready.get())
     };
-    if removed {
-        // SAFETY: off the queue before a runner took it: ours.
-        Cancel::Taken(unsafe { MsgPtr::from_raw(m.as_raw()) })
-    } else {
-        // A runner took it and will find it cancelled.
-        Cancel::Marked
+    if !removed {
+        // A worker took it (or its waker is about to queue it) and will find it cancelled.
+        return Cancel::Marked;
     }
+    if was == state::FIRED {
+        // SAFETY: `exec.file` is live; the wake callback that fired it is done with it.
+        unsafe { glue::sysmsg_poll_disarm(m.exec.file.waits.get().cast()) };
+    }
+    // SAFETY: off the queue before a worker took it: ours.
+    Cancel::Taken(unsafe { MsgPtr::from_raw(m.as_raw()) })
 }
 
 /// Writeback of a read: copies the data to the buffer named at submit, in the submitting address
