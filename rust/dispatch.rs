@@ -420,6 +420,17 @@ impl Dispatcher {
         }
     }
 
+    /// Whether the worker `s` is dead (killed or retired).
+    ///
+    /// # Safety
+    ///
+    /// `s` is a valid slot.
+    pub(crate) unsafe fn is_dead(&self, s: *mut WorkerSlot) -> bool {
+        let _inner = self.inner.lock();
+        // SAFETY: per the safety requirements; protected by the lock.
+        unsafe { (*s).dead }
+    }
+
     /// The worker `s` is killed or retired: it is never handed a message again. Returns the
     /// message it was handed and had not taken; the caller runs it and then calls
     /// [`Dispatcher::finish`] (as does a worker still running a message it took).

@@ -3,7 +3,7 @@
 //! Safe wrappers over `sysmsg_glue.c`, the C side of the module.
 //!
 //! Some kernel interfaces sysmsg needs are static inline functions or macros in C (`vfs_poll`,
-//! `init_sync_kiocb`, `INIT_WORK`, `queue_work`, `mmgrab`, `access_ok`, ...), and some need fields
+//! `init_sync_kiocb`, `mmgrab`, `access_ok`, `get_current_cred`, ...), and some need fields
 //! of `struct file` and `struct task_struct`, which sysmsg reads through the C compiler's view of
 //! those structures rather than bindgen's (see "Things we learned" in `README.md`). The C file
 //! wraps each in a small exported-to-Rust function; this file declares them and wraps each again

@@ -43,12 +43,13 @@ const WORKER_NAME: &CStr = c"sysmsg-worker";
 
 /// One worker thread and what the dispatcher knows of it.
 struct Worker {
+    /// The thread: set once before the worker is made idle. First field: dropping a worker
+    /// stops its thread, and waits until it left its callbacks, before anything else goes.
+    thread: UnsafeCell<Option<UserWorker>>,
     /// Its state for the dispatcher, protected by the dispatcher's lock.
     slot: UnsafeCell<WorkerSlot>,
     /// The dispatcher; it outlives every worker (its workqueue reaps them).
     dispatcher: *const Dispatcher,
-    /// The thread: set once before the worker is made idle, taken when the pool retires.
-    thread: UnsafeCell<Option<UserWorker>>,
 }
 
 // SAFETY: `slot` is only touched under the dispatcher's lock; `thread` is written before the
@@ -183,6 +184,9 @@ impl Pool {
     /// Starts one worker; returns its slot.
     fn start(&self, d: &Dispatcher) -> Result<*mut WorkerSlot> {
         let mut workers = self.workers.lock();
+        // Reap the workers that died with an earlier image of the process (`exec`).
+        // SAFETY: the slots of listed workers are live.
+        workers.retain(|w| !unsafe { d.is_dead(w.slot.get()) });
         let w = KBox::new(
             Worker {
                 slot: UnsafeCell::new(WorkerSlot::new(self.ready(), ptr::null())),
@@ -240,9 +244,7 @@ impl WorkItem for Pool {
             // SAFETY: the worker's slot is live; no message of the process exists, so it was
             // handed none (at most it is finishing the publication of its last).
             let _ = unsafe { w.dispatcher().kill(w.slot.get()) };
-            // SAFETY: dead: nobody wakes it through its slot any more. Dropping the thread stops
-            // it and waits until it left its callbacks; then the box may go.
-            drop(unsafe { (*w.thread.get()).take() });
+            // Dead: nobody wakes it any more. Dropping it stops its thread first.
             drop(w);
         }
     }
