@@ -382,11 +382,12 @@ impl Dispatcher {
 
     /// Whether the process `p` should start a worker, and if so counts it as starting: when it
     /// has none, or all are busy and fewer than `kernel.sysmsg.max_workers` exist or start.
+    /// Also returns how many workers it has.
     ///
     /// # Safety
     ///
     /// `p` is valid.
-    pub(crate) unsafe fn want_worker(&self, p: *mut ProcReady) -> bool {
+    pub(crate) unsafe fn want_worker(&self, p: *mut ProcReady) -> (bool, u32) {
         let _inner = self.inner.lock();
         // SAFETY: per the safety requirements; protected by the lock.
         let p = unsafe { &mut *p };
@@ -396,7 +397,7 @@ impl Dispatcher {
         if want {
             p.starting += 1;
         }
-        want
+        (want, p.threads)
     }
 
     /// A worker counted by [`Dispatcher::want_worker`] started (`Some`, now idle) or failed.

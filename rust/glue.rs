@@ -88,7 +88,7 @@ mod ffi {
         );
         pub(crate) fn sysmsg_get_current_cred() -> *const bindings::cred;
         pub(crate) fn sysmsg_swap_creds(cred: *const bindings::cred) -> *const bindings::cred;
-        pub(crate) fn sysmsg_forward_thread_signal(sig: c_int, to: *mut bindings::task_struct);
+        pub(crate) fn sysmsg_forward_thread_signals(to: *mut bindings::task_struct);
         pub(crate) fn sysmsg_fatal_signal_pending() -> bool;
         pub(crate) fn sysmsg_set_running();
     }

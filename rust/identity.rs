@@ -25,10 +25,7 @@
 
 use crate::glue;
 use core::ptr::NonNull;
-use kernel::{bindings, cred::Credential, sync::aref::ARef, task::Task};
-
-/// The signals a file operation makes the kernel send to the calling thread.
-const FORWARDED: [u32; 2] = [bindings::SIGPIPE, bindings::SIGXFSZ];
+use kernel::{cred::Credential, sync::aref::ARef, task::Task};
 
 /// The identity of the thread that submitted a message.
 #[derive(Clone)]
@@ -59,7 +56,8 @@ impl Identity {
     }
 
     /// Executes `f` as the submitter, on a worker: with its credentials, then hands on the
-    /// signals the operation raised (see the module documentation).
+    /// signals the operation raised (see the module documentation). `self` must outlive the
+    /// call: `f` must not free what holds it.
     pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         let mine = self.cred.as_ptr();
         // SAFETY: only reads the calling thread's subjective credentials pointer.
@@ -68,11 +66,9 @@ impl Identity {
         // SAFETY: puts back what the swap above replaced; `self.cred` outlived its use, as
         // `override_creds()`/`revert_creds()` require.
         unsafe { glue::sysmsg_swap_creds(old) };
-        for sig in FORWARDED {
-            // SAFETY: touches the calling thread's own pending signals; `submitter` is a counted
-            // task reference (a task that already exited drops the signal).
-            unsafe { glue::sysmsg_forward_thread_signal(sig as i32, self.submitter.as_ptr()) };
-        }
+        // SAFETY: touches the calling thread's own pending signals; `submitter` is a counted
+        // task reference (a task that already exited drops the signal).
+        unsafe { glue::sysmsg_forward_thread_signals(self.submitter.as_ptr()) };
         r
     }
 }

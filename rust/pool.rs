@@ -20,6 +20,7 @@
 //! the message it was handed, if any, so every message still gets its one reply.
 
 use crate::{
+    context::MAX_WORKERS,
     dispatch::{Dispatcher, ProcReady, WorkerSlot},
     glue,
     priority::ReadyLinks,
@@ -28,7 +29,7 @@ use crate::{
 use core::{
     cell::UnsafeCell,
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicPtr, AtomicU32, Ordering},
 };
 use kernel::{
     impl_has_work, new_mutex, new_work,
@@ -50,6 +51,8 @@ struct Worker {
     slot: UnsafeCell<WorkerSlot>,
     /// The dispatcher; it outlives every worker (its workqueue reaps them).
     dispatcher: *const Dispatcher,
+    /// The pool; it outlives its workers (it stops them when it retires).
+    pool: *const Pool,
 }
 
 // SAFETY: `slot` is only touched under the dispatcher's lock; `thread` is written before the
@@ -100,6 +103,8 @@ impl WorkerFn for Worker {
     }
 
     fn killed(&self) {
+        // SAFETY: the pool outlives its workers (see the field).
+        unsafe { &*self.pool }.full_at.store(0, Ordering::Relaxed);
         let d = self.dispatcher();
         // SAFETY: our own slot; the thread left `work`, so runs no message.
         if let Some(node) = unsafe { d.kill(self.slot.get()) } {
@@ -123,6 +128,10 @@ pub(crate) struct Pool {
     workers: Mutex<KVec<KBox<Worker>>>,
     /// The dispatcher, once a worker was started.
     dispatcher: AtomicPtr<Dispatcher>,
+    /// The number of workers at which the pool was found full (as many as
+    /// `kernel.sysmsg.max_workers` allowed), 0 if not: a submit then needs no look at the
+    /// dispatcher. A killed worker clears it.
+    full_at: AtomicU32,
     /// Retires the pool.
     #[pin]
     retire: Work<Pool>,
@@ -145,6 +154,7 @@ impl Pool {
                 ready: UnsafeCell::new(ProcReady::new()),
                 workers <- new_mutex!(KVec::new(), "sysmsg::Pool::workers"),
                 dispatcher: AtomicPtr::new(ptr::null_mut()),
+                full_at: AtomicU32::new(0),
                 retire <- new_work!("sysmsg::Pool::retire"),
             }),
             GFP_KERNEL,
@@ -162,9 +172,17 @@ impl Pool {
     ///
     /// Called by a user thread of the process, in a system call.
     pub(crate) fn ensure_worker(&self, d: &Dispatcher) -> Result {
+        let full = self.full_at.load(Ordering::Relaxed);
+        if full != 0 && full >= MAX_WORKERS.get() as u32 {
+            return Ok(());
+        }
         let p = self.ready();
         // SAFETY: `p` is our own ready state, which lives as long as the pool.
-        if !unsafe { d.want_worker(p) } {
+        let (want, threads) = unsafe { d.want_worker(p) };
+        if !want {
+            if threads >= MAX_WORKERS.get() as u32 {
+                self.full_at.store(threads, Ordering::Relaxed);
+            }
             return Ok(());
         }
         let r = self.start(d);
@@ -191,6 +209,7 @@ impl Pool {
             Worker {
                 slot: UnsafeCell::new(WorkerSlot::new(self.ready(), ptr::null())),
                 dispatcher: d,
+                pool: self,
                 thread: UnsafeCell::new(None),
             },
             GFP_KERNEL,

@@ -464,26 +464,34 @@ const struct cred *sysmsg_swap_creds(const struct cred *cred)
 }
 
 /*
- * Hands @sig on to @to if it is pending on the calling thread alone. A worker
- * thread blocks every signal but SIGKILL and SIGSTOP, so a signal that the
- * kernel sends to "current" while a worker executes (SIGPIPE from a pipe or
- * socket write, SIGXFSZ past RLIMIT_FSIZE) stays pending there: it is taken
- * off and sent to the submitting thread, as the system call would have.
+ * Hands SIGPIPE and SIGXFSZ on to @to if they are pending on the calling
+ * thread alone. A worker thread blocks every signal but SIGKILL and SIGSTOP,
+ * so a signal that the kernel sends to "current" while a worker executes
+ * (SIGPIPE from a pipe or socket write, SIGXFSZ past RLIMIT_FSIZE) stays
+ * pending there: it is taken off and sent to the submitting thread, as the
+ * system call would have. Only the worker itself raises these two on itself
+ * (nothing else signals a worker but SIGKILL/SIGSTOP), so the first look
+ * needs no lock.
  */
-void sysmsg_forward_thread_signal(int sig, struct task_struct *to)
+void sysmsg_forward_thread_signals(struct task_struct *to)
 {
+	static const int sigs[] = { SIGPIPE, SIGXFSZ };
 	kernel_siginfo_t info;
 	enum pid_type type;
 	sigset_t mask;
-	int taken = 0;
+	int i, taken;
 
-	siginitsetinv(&mask, sigmask(sig));
-	spin_lock_irq(&current->sighand->siglock);
-	if (sigismember(&current->pending.signal, sig))
-		taken = dequeue_signal(&mask, &info, &type) == sig;
-	spin_unlock_irq(&current->sighand->siglock);
-	if (taken)
-		send_sig(sig, to, 0);
+	if (!(READ_ONCE(current->pending.signal.sig[0]) & (sigmask(SIGPIPE) | sigmask(SIGXFSZ))))
+		return;
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
+		siginitsetinv(&mask, sigmask(sigs[i]));
+		spin_lock_irq(&current->sighand->siglock);
+		taken = sigismember(&current->pending.signal, sigs[i]) &&
+			dequeue_signal(&mask, &info, &type) == sigs[i];
+		spin_unlock_irq(&current->sighand->siglock);
+		if (taken)
+			send_sig(sigs[i], to, 0);
+	}
 }
 
 /* fatal_signal_pending(current) (inline). */

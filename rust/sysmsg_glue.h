@@ -46,7 +46,7 @@ void sysmsg_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
 
 const struct cred *sysmsg_get_current_cred(void);
 const struct cred *sysmsg_swap_creds(const struct cred *cred);
-void sysmsg_forward_thread_signal(int sig, struct task_struct *to);
+void sysmsg_forward_thread_signals(struct task_struct *to);
 bool sysmsg_fatal_signal_pending(void);
 void sysmsg_set_running(void);
 

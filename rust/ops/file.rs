@@ -281,31 +281,24 @@ pub(crate) unsafe fn run_ready(ready: *mut ReadyLinks) {
         return msg.publish(ECANCELED);
     }
     if args(&msg).pollable {
-        return run_as_submitter(msg, poll_run);
+        // Arming or publishing may free the message, and its identity with it, before the
+        // credentials are put back: run under a counted copy.
+        let id = args(&msg).identity.clone();
+        return id.run(|| poll_run(msg));
     }
-    run_as_submitter(msg, |msg| {
-        let r = execute(&msg, false);
-        if !glue::is_restart(r) {
-            return msg.publish(r);
-        }
-        // Interrupted by a group stop (a worker takes no other signal but `SIGKILL`): the system
-        // call would restart once the process continues, and so does the message, after its
-        // worker took part in the stop. A kill or an abort ends it instead.
-        // SAFETY: the message holds a reference on its session.
-        if glue::fatal_signal_pending() || unsafe { (*msg.session()).is_dead() } {
-            return msg.publish(-i64::from(bindings::EINTR));
-        }
-        msg.state.store(state::QUEUED, Ordering::Release);
-        queue(msg);
-    });
-}
-
-/// Runs `f` on `msg` as its submitter (see `identity`).
-fn run_as_submitter(msg: MsgPtr, f: impl FnOnce(MsgPtr)) {
-    // A counted copy: once `f` publishes or arms the message, it may be freed before the
-    // credentials are put back.
-    let id = args(&msg).identity.clone();
-    id.run(|| f(msg));
+    let r = args(&msg).identity.run(|| execute(&msg, false));
+    if !glue::is_restart(r) {
+        return msg.publish(r);
+    }
+    // Interrupted by a group stop (a worker takes no other signal but `SIGKILL`): the system call
+    // would restart once the process continues, and so does the message, after its worker took
+    // part in the stop. A kill or an abort ends it instead.
+    // SAFETY: the message holds a reference on its session.
+    if glue::fatal_signal_pending() || unsafe { (*msg.session()).is_dead() } {
+        return msg.publish(-i64::from(bindings::EINTR));
+    }
+    msg.state.store(state::QUEUED, Ordering::Release);
+    queue(msg);
 }
 
 /// A wake-up of wait entry `idx`.
