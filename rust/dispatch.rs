@@ -75,6 +75,8 @@ pub(crate) struct WorkerSlot {
     idle: bool,
     /// Killed or retired: never handed a message again.
     dead: bool,
+    /// Counted in its process's `threads` (started and not dead).
+    counted: bool,
     /// Its process's ready state.
     proc: *mut ProcReady,
     /// Its thread, to wake it (set before the worker is first made idle).
@@ -89,6 +91,7 @@ impl WorkerSlot {
             node: ptr::null_mut(),
             idle: false,
             dead: false,
+            counted: false,
             proc,
             thread,
         }
@@ -412,8 +415,11 @@ impl Dispatcher {
         // SAFETY: per the safety requirements.
         unsafe {
             (*p).starting -= 1;
-            if let Some(s) = s {
+            // A worker killed before this (its thread group was killed while it started) is
+            // dead already: not counted, never idle.
+            if let Some(s) = s.filter(|&s| !(*s).dead) {
                 (*p).threads += 1;
+                (*s).counted = true;
                 inner.push_idle(s);
                 Self::fill(&mut inner, ptr::null_mut(), false);
             }
@@ -448,7 +454,10 @@ impl Dispatcher {
             }
             inner.unidle(s);
             (*s).dead = true;
-            (*(*s).proc).threads -= 1;
+            if (*s).counted {
+                (*s).counted = false;
+                (*(*s).proc).threads -= 1;
+            }
             let node = core::mem::take(&mut (*s).node);
             (!node.is_null()).then_some(node)
         }
@@ -619,6 +628,32 @@ mod tests {
             wa.dead = true;
             inner.unidle(&raw mut wa);
             assert!(!a.listed && a.idle.is_null());
+        }
+        Ok(())
+    }
+
+    /// A worker killed while it starts (its thread group was killed meanwhile) is never
+    /// counted nor made idle, and the count of threads never goes below zero.
+    #[test]
+    fn killed_while_starting() -> Result {
+        let d = KBox::pin_init(Dispatcher::new(c"sysmsg-kunit"), GFP_KERNEL)?;
+        let mut p = ProcReady::new();
+        let mut s = WorkerSlot::new(&raw mut p, ptr::null());
+        // SAFETY: `p` and `s` outlive their use here.
+        unsafe {
+            assert_eq!(d.want_worker(&raw mut p), (true, 0));
+            assert!(d.kill(&raw mut s).is_none());
+            assert!(!d.started(&raw mut p, Some(&raw mut s)));
+            assert_eq!((p.threads, p.starting), (0, 0));
+            assert!(p.idle.is_null() && !s.counted);
+            // A worker that did start is counted once and uncounted once.
+            let mut t = WorkerSlot::new(&raw mut p, ptr::null());
+            assert_eq!(d.want_worker(&raw mut p), (true, 0));
+            assert!(d.started(&raw mut p, Some(&raw mut t)));
+            assert_eq!(p.threads, 1);
+            assert!(d.kill(&raw mut t).is_none());
+            assert!(d.kill(&raw mut t).is_none());
+            assert_eq!(p.threads, 0);
         }
         Ok(())
     }
